@@ -1,0 +1,40 @@
+"""What `callreel-agent run` does until the tray agent lands: check the spool, say the plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+
+from agent.spool import Spool, SpoolError
+
+
+def default_spool_dir() -> Path:
+    return Path(platformdirs.user_data_dir("callreel", appauthor=False)) / "spool"
+
+
+def describe_run(spool_dir: Path | None) -> int:
+    spool_path = spool_dir or default_spool_dir()
+    try:
+        with Spool(spool_path) as spool:
+            status = spool.status()
+            recovery = spool.recovery
+    except SpoolError as exc:
+        print(f"callreel-agent: {exc}")
+        return 1
+    print("Callreel agent (foundation build)")
+    print(f"  spool: {spool_path}")
+    print(
+        f"  waiting for the vault: {status.pending_segments} segments,"
+        f" {status.pending_bytes} of {status.max_bytes} bytes"
+    )
+    if not recovery.clean:
+        print(f"  recovered after an unclean stop: {recovery}")
+    print("  training session: none, so nothing is recorded (R1)")
+    print(
+        "  when a trainer starts a session and the softphone goes off-hook, the agent will show"
+        " the notice, record only the whitelisted window and the call audio after the lead"
+        " time, seal each segment to the vault key and spool it here."
+    )
+    print("  the tray agent, capture and vault client arrive with the next issues.")
+    return 0
