@@ -3,8 +3,9 @@
 Usage: python -m tests.spool_child SPOOL_DIR SEED [KILL_AT_CALL [before|after]]
 
 Prints `spooled <sha>` once `put()` has returned, `acking <sha>` before `acknowledge()` and
-`acked <sha>` once it has returned, flushing each line, so the parent knows exactly what the spool promised. With
-KILL_AT_CALL it SIGKILLs itself at that file-system call (write, fsync, replace, unlink).
+`acked <sha>` once it has returned, flushing each line, so the parent knows exactly what the
+spool promised. With KILL_AT_CALL it SIGKILLs itself at that file-system call (write, fsync,
+replace, unlink).
 """
 
 from __future__ import annotations
