@@ -57,23 +57,26 @@ def seal(keys: Keys, plaintext: Path, out: Path, recording: uuid.UUID, index: in
     assert result.returncode == 0, result.stderr
 
 
+def unseal(
+    identity: Path, sealed: Path, out: Path, *options: str | uuid.UUID
+) -> subprocess.CompletedProcess[str]:
+    return run(BIN / "callreel-vault", "unseal", "--identity", identity, *options, sealed, out)
+
+
 def test_round_trip_of_a_multi_chunk_file(keys: Keys, tmp_path: Path) -> None:
     plaintext = tmp_path / "in.mkv"
     plaintext.write_bytes(os.urandom(3 * CHUNK + 12345))
     recording = uuid.uuid4()
     seal(keys, plaintext, tmp_path / "sealed", recording, 5)
     assert plaintext.read_bytes()[:4096] not in (tmp_path / "sealed").read_bytes()
-    result = run(
-        BIN / "callreel-vault",
-        "unseal",
-        "--identity",
+    result = unseal(
         keys.identity,
+        tmp_path / "sealed",
+        tmp_path / "out",
         "--expect-recording",
         recording,
         "--expect-segment",
         "5",
-        tmp_path / "sealed",
-        tmp_path / "out",
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out").read_bytes() == plaintext.read_bytes()
@@ -120,14 +123,7 @@ def test_tampering_is_refused_with_one_line_and_no_output(
     (tmp_path / "bad").write_bytes(
         tamper((tmp_path / "a").read_bytes(), (tmp_path / "b").read_bytes())
     )
-    result = run(
-        BIN / "callreel-vault",
-        "unseal",
-        "--identity",
-        keys.identity,
-        tmp_path / "bad",
-        tmp_path / "out",
-    )
+    result = unseal(keys.identity, tmp_path / "bad", tmp_path / "out")
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -142,15 +138,8 @@ def test_segment_presented_as_another_recording_is_refused(keys: Keys, tmp_path:
     plaintext = tmp_path / "in"
     plaintext.write_bytes(b"call audio and video")
     seal(keys, plaintext, tmp_path / "sealed", uuid.uuid4(), 0)
-    result = run(
-        BIN / "callreel-vault",
-        "unseal",
-        "--identity",
-        keys.identity,
-        "--expect-recording",
-        uuid.uuid4(),
-        tmp_path / "sealed",
-        tmp_path / "out",
+    result = unseal(
+        keys.identity, tmp_path / "sealed", tmp_path / "out", "--expect-recording", uuid.uuid4()
     )
     assert result.returncode == 1
     assert "belongs to recording" in result.stderr
@@ -161,13 +150,8 @@ def test_wrong_identity_is_refused(keys: Keys, tmp_path: Path) -> None:
     plaintext.write_bytes(b"x" * 1000)
     seal(keys, plaintext, tmp_path / "sealed", uuid.uuid4(), 0)
     assert run(BIN / "callreel-vault", "keygen", "--out", tmp_path / "other").returncode == 0
-    result = run(
-        BIN / "callreel-vault",
-        "unseal",
-        "--identity",
-        tmp_path / "other" / "vault-identity.key",
-        tmp_path / "sealed",
-        tmp_path / "out",
+    result = unseal(
+        tmp_path / "other" / "vault-identity.key", tmp_path / "sealed", tmp_path / "out"
     )
     assert result.returncode == 1
     assert "sealed to vault key" in result.stderr
