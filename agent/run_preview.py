@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import platformdirs
 
+from agent.session import CallPolicy, RecordingStateMachine
 from agent.spool import Spool, SpoolError
 
 
@@ -20,7 +23,7 @@ def describe_run(spool_dir: Path | None) -> int:
             status = spool.status()
             recovery = spool.recovery
     except SpoolError as exc:
-        print(f"callreel-agent: {exc}")
+        print(f"callreel-agent: {exc}", file=sys.stderr)
         return 1
     print("Callreel agent (foundation build)")
     print(f"  spool: {spool_path}")
@@ -30,7 +33,11 @@ def describe_run(spool_dir: Path | None) -> int:
     )
     if not recovery.clean:
         print(f"  recovered after an unclean stop: {recovery}")
-    print("  training session: none, so nothing is recorded (R1)")
+    machine = RecordingStateMachine(CallPolicy(), clock=time.time)
+    print(
+        f"  recording state: {machine.state.value} (no training session has been received,"
+        " so nothing is recorded: R1)"
+    )
     print(
         "  when a trainer starts a session and the softphone goes off-hook, the agent will show"
         " the notice, record only the whitelisted window and the call audio after the lead"
