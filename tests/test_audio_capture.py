@@ -1,0 +1,40 @@
+"""Call audio on a real PulseAudio server: microphone left, caller right, nothing crossed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.pulse import PulseServer
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_microphone_goes_left_and_caller_goes_right(pulse_server: PulseServer) -> None:
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "tests.audio_capture_child", "5", "2.5", "4.0"],
+        cwd=ROOT,
+        env=pulse_server.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert recorder.stdout is not None
+    assert recorder.stdout.readline().strip() == "started"
+    caller = pulse_server.play_tone("callsink", 1000, 4.5)
+    agent = pulse_server.play_tone("micsink", 440, 4.5)
+    stdout, stderr = recorder.communicate(timeout=60)
+    assert caller.wait(timeout=30) == 0
+    assert agent.wait(timeout=30) == 0
+    assert recorder.returncode == 0, stderr
+    report = json.loads(stdout)
+    # Exactly the recorded span, whatever the devices delivered (gaps became silence).
+    assert abs(report["frames"] - report["expected_frames"]) < 48_000 * 0.15
+    # Tones are played at half full scale (16384 peak); about 10000-13000 arrive in the window
+    # here. A crossed channel measured about 10, so 1/100 leaves room and still means silence.
+    assert report["left_440"] > 5_000, report
+    assert report["right_1000"] > 5_000, report
+    assert report["left_1000"] < report["left_440"] / 100, report
+    assert report["right_440"] < report["right_1000"] / 100, report
