@@ -1,0 +1,223 @@
+"""Encoding a recording into self-contained segments with PyAV, in memory (invariant 2).
+
+Each segment is a complete file (its own header, a keyframe first, its own Opus stream) that
+decodes on its own; timestamps are seconds since the recording started, so joining segments
+is a remux without re-encoding (`vault/assemble.py`). Audio is the master clock: callers stamp
+frames and samples with times from the audio clock. Frames identical to the previous one are
+skipped (variable frame rate): a still screen costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import fractions
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+
+from agent.capture.mask import Pixels
+from agent.crypto.format import MediaType
+
+VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
+AUDIO_RATE = 48_000
+AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoCodec:
+    encoder: str
+    container: str
+    media_type: MediaType
+    options: dict[str, str] = field(default_factory=dict)
+
+
+VP9_REALTIME = VideoCodec(
+    "libvpx-vp9",
+    "webm",
+    MediaType.MATROSKA,
+    {"crf": "38", "b:v": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"},
+)
+# No B-frames: they reorder frames across the end of a segment, which the remux join then
+# has to untangle; screen content gains little from them.
+H264_VERYFAST = VideoCodec(
+    "libx264",
+    "mp4",
+    MediaType.MP4,
+    {"crf": "30", "preset": "veryfast", "tune": "stillimage", "bf": "0"},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderSettings:
+    codec: VideoCodec = VP9_REALTIME
+    width: int = 1280
+    height: int = 720
+    segment_seconds: float = 10.0
+    audio_bitrate: int = 32_000
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
+            raise ValueError(
+                f"frame size must be positive and even (yuv420p), got {self.width}x{self.height}"
+            )
+        if self.segment_seconds <= 0:
+            raise ValueError(f"segment length must be positive, got {self.segment_seconds}")
+
+
+def fit_frame(pixels: Pixels, width: int, height: int) -> Pixels:
+    """Scale a BGRA frame to fit `width` x `height`, keeping its shape, padded with black."""
+    source_height, source_width = pixels.shape[:2]
+    if (source_width, source_height) == (width, height):
+        return pixels
+    scale = min(width / source_width, height / source_height)
+    fitted_width = max(2, int(source_width * scale) // 2 * 2)
+    fitted_height = max(2, int(source_height * scale) // 2 * 2)
+    scaled = (
+        av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="bgra")
+        .reformat(width=fitted_width, height=fitted_height)
+        .to_ndarray()
+    )
+    canvas = np.zeros((height, width, 4), dtype=np.uint8)
+    canvas[:fitted_height, :fitted_width] = scaled
+    return canvas
+
+
+class SegmentWriter:
+    """One segment: a video and an Opus audio stream muxed into an in-memory container."""
+
+    def __init__(self, settings: EncoderSettings, index: int) -> None:
+        self.index = index
+        self.start = index * settings.segment_seconds
+        self.end = self.start + settings.segment_seconds
+        self._settings = settings
+        self._buffer = io.BytesIO()
+        self._output = av.open(self._buffer, mode="w", format=settings.codec.container)
+        video = self._output.add_stream(settings.codec.encoder, rate=5)
+        assert isinstance(video, av.VideoStream)  # noqa: S101 - narrows PyAV's union
+        video.width, video.height, video.pix_fmt = settings.width, settings.height, "yuv420p"
+        video.time_base = VIDEO_TIME_BASE
+        video.options = dict(settings.codec.options)
+        audio = self._output.add_stream("libopus", rate=AUDIO_RATE)
+        assert isinstance(audio, av.AudioStream)  # noqa: S101 - narrows PyAV's union
+        audio.layout = "stereo"
+        audio.bit_rate = settings.audio_bitrate
+        self._video, self._audio = video, audio
+        self._last_frame: Pixels | None = None
+        self.frames_encoded = 0
+        self.frames_skipped = 0
+
+    def add_frame(self, pixels: Pixels, at: float) -> None:
+        fitted = fit_frame(pixels, self._settings.width, self._settings.height)
+        # The first frame is always encoded: it is the keyframe the segment decodes from.
+        if self._last_frame is not None and np.array_equal(fitted, self._last_frame):
+            self.frames_skipped += 1
+            return
+        self._last_frame = fitted
+        frame = av.VideoFrame.from_ndarray(fitted, format="bgra")
+        frame.pts = round(at / VIDEO_TIME_BASE)
+        frame.time_base = VIDEO_TIME_BASE
+        for packet in self._video.encode(frame):
+            self._output.mux(packet)
+        self.frames_encoded += 1
+
+    def add_audio(self, samples: np.ndarray, at: float) -> None:
+        """Stereo int16 samples (n, 2) whose first sample is at `at` seconds."""
+        if not len(samples):
+            return
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples).reshape(1, -1), format="s16", layout="stereo"
+        )
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = round(at * AUDIO_RATE)
+        frame.time_base = AUDIO_TIME_BASE
+        for packet in self._audio.encode(frame):
+            self._output.mux(packet)
+
+    def close(self) -> bytes:
+        for stream in (self._video, self._audio):
+            for packet in stream.encode(None):
+                self._output.mux(packet)
+        self._output.close()
+        return self._buffer.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedSegment:
+    index: int
+    start: float
+    end: float
+    data: bytes
+    media_type: MediaType
+    frames_encoded: int
+    frames_skipped: int
+
+
+class Segmenter:
+    """Routes frames and audio to segments by time and hands out each finished segment.
+
+    Audio arrives later than video (see audio.py), so a segment is finished only once audio
+    has reached its end; until then up to two segments are open at once.
+    """
+
+    def __init__(
+        self, settings: EncoderSettings, on_segment: Callable[[EncodedSegment], None]
+    ) -> None:
+        self._settings = settings
+        self._on_segment = on_segment
+        self._open: dict[int, SegmentWriter] = {}
+        self._next_to_emit = 0
+        self._audio_until = 0.0
+
+    def _writer(self, at: float) -> SegmentWriter | None:
+        index = int(at // self._settings.segment_seconds)
+        if index < self._next_to_emit:
+            return None  # that segment is already finished; late data is dropped
+        if index not in self._open:
+            self._open[index] = SegmentWriter(self._settings, index)
+        return self._open[index]
+
+    def add_frame(self, pixels: Pixels, at: float) -> None:
+        writer = self._writer(at)
+        if writer is not None:
+            writer.add_frame(pixels, at)
+
+    def add_audio(self, samples: np.ndarray, at: float) -> None:
+        """Contiguous stereo samples from `at`; split at segment boundaries."""
+        position = 0
+        while position < len(samples):
+            now = at + position / AUDIO_RATE
+            writer = self._writer(now)
+            segment_end = (int(now // self._settings.segment_seconds) + 1) * (
+                self._settings.segment_seconds
+            )
+            count = min(len(samples) - position, max(1, round((segment_end - now) * AUDIO_RATE)))
+            if writer is not None:
+                writer.add_audio(samples[position : position + count], now)
+            position += count
+        self._audio_until = max(self._audio_until, at + len(samples) / AUDIO_RATE)
+        self._emit_finished(upto=self._audio_until)
+
+    def finish(self) -> None:
+        """Close every open segment (the recording ended)."""
+        self._emit_finished(upto=float("inf"))
+
+    def _emit_finished(self, upto: float) -> None:
+        for index in sorted(self._open):
+            writer = self._open[index]
+            if writer.end > upto + 1e-9:
+                break
+            del self._open[index]
+            self._next_to_emit = index + 1
+            self._on_segment(
+                EncodedSegment(
+                    index,
+                    writer.start,
+                    writer.end,
+                    writer.close(),
+                    self._settings.codec.media_type,
+                    writer.frames_encoded,
+                    writer.frames_skipped,
+                )
+            )
