@@ -19,8 +19,10 @@ from agent.capture.audio import AudioSources, CallAudioCapture
 
 def tone_level(samples: np.ndarray, frequency: float, rate: int) -> float:
     """Amplitude of one frequency (Goertzel-style projection), in int16 units."""
-    t = np.arange(len(samples)) / rate
-    return float(2 * np.abs(np.mean(samples * np.exp(-2j * np.pi * frequency * t))))
+    phase = 2 * np.pi * frequency * np.arange(len(samples)) / rate
+    in_phase = float(np.mean(samples * np.cos(phase)))
+    quadrature = float(np.mean(samples * np.sin(phase)))
+    return 2 * float(np.hypot(in_phase, quadrature))
 
 
 def main() -> None:
