@@ -9,6 +9,7 @@ once, when it is first loaded.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 
@@ -22,7 +23,7 @@ def tone_level(samples: np.ndarray, frequency: float, rate: int) -> float:
     phase = 2 * np.pi * frequency * np.arange(len(samples)) / rate
     in_phase = float(np.mean(samples * np.cos(phase)))
     quadrature = float(np.mean(samples * np.sin(phase)))
-    return 2 * float(np.hypot(in_phase, quadrature))
+    return 2 * math.hypot(in_phase, quadrature)
 
 
 def main() -> None:
