@@ -12,6 +12,7 @@ from agent.atomic import atomic_output
 from agent.crypto.format import DEFAULT_CHUNK_EXPONENT, MAX_SEGMENT_INDEX, MediaType
 from agent.crypto.keys import KeyFileError, VaultRecipient
 from agent.crypto.seal import RecordingSealer
+from agent.record_command import add_record_parser, run_record
 from agent.run_preview import describe_run
 
 PROG = "callreel-agent"
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seal.add_argument("input", type=Path, metavar="IN")
     seal.add_argument("output", type=Path, metavar="OUT")
+    add_record_parser(commands)
     return parser
 
 
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "seal":
         return _seal(args)
+    if args.command == "record":
+        return run_record(args)
     return _run(args)
 
 

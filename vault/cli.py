@@ -12,6 +12,7 @@ from agent.atomic import atomic_output
 from agent.crypto.format import SegmentError
 from agent.crypto.keys import KeyFileError, VaultIdentity, write_key_pair
 from agent.crypto.unseal import open_segment_stream
+from vault.assemble_command import add_assemble_parser, run_assemble
 
 PROG = "callreel-vault"
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     unseal.add_argument("--expect-segment", type=int, metavar="N", help="refuse other positions")
     unseal.add_argument("input", type=Path, metavar="IN")
     unseal.add_argument("output", type=Path, metavar="OUT")
+    add_assemble_parser(commands)
     return parser
 
 
@@ -90,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "keygen":
         return _keygen(args)
+    if args.command == "assemble":
+        return run_assemble(args)
     return _unseal(args)
 
 

@@ -1,0 +1,204 @@
+"""One recording: grab -> encode -> seal -> spool, in two threads with a bounded hand-off.
+
+The grab thread samples the masked window at the frame rate, stamped on the audio clock. The
+encode thread reads settled audio, feeds the segmenter, and seals and spools each finished
+segment. Plaintext stays in memory from grab to seal (invariant 2). While paused, frames are
+black and audio is silence, and the pause is recorded in the recording's metadata (R6).
+Errors never escape as exceptions from the threads: they stop the recording and are kept in
+`error` for the state machine (CaptureError) and the tray.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.capture.audio import CallAudioCapture
+from agent.capture.encoder import EncodedSegment, EncoderSettings, Segmenter
+from agent.capture.grab import MaskedGrabber
+from agent.crypto.format import MediaType
+from agent.crypto.seal import RecordingSealer
+from agent.spool import RecordingState, Spool
+
+DEFAULT_FPS = 5.0
+METADATA_SEGMENT_INDEX = 2**32 - 1
+"""The recording's JSON metadata (pauses, counts) travels as the last possible segment."""
+
+
+@dataclass(slots=True)
+class RecordingSummary:
+    segments: int = 0
+    frames_grabbed: int = 0
+    frames_dropped: int = 0
+    blank_frames: int = 0
+    pauses: list[tuple[float, float]] = field(default_factory=list)
+    error: str | None = None
+
+
+class CapturePipeline:
+    def __init__(
+        self,
+        grabber: MaskedGrabber,
+        audio: CallAudioCapture,
+        sealer: RecordingSealer,
+        spool: Spool,
+        *,
+        settings: EncoderSettings | None = None,
+        fps: float = DEFAULT_FPS,
+    ) -> None:
+        self._grabber = grabber
+        self._audio = audio
+        self._sealer = sealer
+        self._spool = spool
+        self._settings = settings or EncoderSettings()
+        self._interval = 1.0 / fps
+        self._frames: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=round(fps * 2))
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._paused_since: float | None = None
+        self.summary = RecordingSummary()
+        self._threads: list[threading.Thread] = []
+        self._start_time = 0.0
+
+    # -- control (any thread) ---------------------------------------------------------
+
+    def start(self) -> None:
+        self._start_time = self._audio.start()
+        self._spool.set_recording_state(self._sealer.recording_id, RecordingState.RECORDING)
+        self._threads = [
+            threading.Thread(target=self._grab_loop, name="callreel-grab", daemon=True),
+            threading.Thread(target=self._encode_loop, name="callreel-encode", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def elapsed(self) -> float:
+        return self._audio.now() - self._start_time
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._paused_since is None:
+                self._paused_since = self.elapsed()
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._paused_since is not None:
+                self.summary.pauses.append((self._paused_since, self.elapsed()))
+                self._paused_since = None
+
+    def stop(self) -> RecordingSummary:
+        """Stop, flush the last segment to the spool, and return what was recorded."""
+        self.resume()
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        state = RecordingState.INTERRUPTED if self.summary.error else RecordingState.COMPLETE
+        self._spool.set_recording_state(self._sealer.recording_id, state)
+        self._sealer.destroy()
+        self._grabber.close()
+        return self.summary
+
+    @property
+    def error(self) -> str | None:
+        return self.summary.error
+
+    # -- threads -----------------------------------------------------------------------
+
+    def _is_paused_at(self, at: float) -> bool:
+        with self._lock:
+            if self._paused_since is not None and at >= self._paused_since:
+                return True
+            return any(start <= at < end for start, end in self.summary.pauses)
+
+    def _grab_loop(self) -> None:
+        next_at = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                at = self.elapsed()
+                frame = self._grabber.grab()
+                pixels = frame.pixels
+                if self._is_paused_at(at):
+                    pixels = np.zeros_like(pixels)
+                if frame.blank_reason is not None:
+                    self.summary.blank_frames += 1
+                self.summary.frames_grabbed += 1
+                try:
+                    self._frames.put_nowait((pixels, at))
+                except queue.Full:
+                    self.summary.frames_dropped += 1  # the encoder is behind: skip, never block
+                next_at += self._interval
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+        except Exception as exc:  # noqa: BLE001 - any failure becomes the recording's error
+            self._fail(f"screen capture failed: {exc}")
+
+    def _encode_loop(self) -> None:
+        segmenter = Segmenter(self._settings, self._store)
+        audio_at = 0.0
+        try:
+            while not self._stop.is_set():
+                self._drain_frames(segmenter, timeout=self._interval)
+                audio_at = self._feed_audio(segmenter, self._audio.read_settled(), audio_at)
+            self._drain_frames(segmenter, timeout=0)
+            self._feed_audio(segmenter, self._audio.finish(), audio_at)
+            segmenter.finish()
+            self._store_metadata()
+        except Exception as exc:  # noqa: BLE001 - any failure becomes the recording's error
+            self._fail(f"encoding or spooling failed: {exc}")
+
+    def _drain_frames(self, segmenter: Segmenter, timeout: float) -> None:
+        try:
+            pixels, at = self._frames.get(timeout=timeout) if timeout else self._frames.get_nowait()
+            segmenter.add_frame(pixels, at)
+            while True:
+                pixels, at = self._frames.get_nowait()
+                segmenter.add_frame(pixels, at)
+        except queue.Empty:
+            return
+
+    def _feed_audio(self, segmenter: Segmenter, samples: np.ndarray, at: float) -> float:
+        if not len(samples):
+            return at
+        rate = self._audio.rate
+        for start, end in self._pauses_overlapping(at, at + len(samples) / rate):
+            first = max(0, round((start - at) * rate))
+            last = min(len(samples), round((end - at) * rate))
+            samples[first:last] = 0
+        segmenter.add_audio(samples, at)
+        return at + len(samples) / rate
+
+    def _pauses_overlapping(self, start: float, end: float) -> list[tuple[float, float]]:
+        with self._lock:
+            spans = list(self.summary.pauses)
+            if self._paused_since is not None:
+                spans.append((self._paused_since, float("inf")))
+        return [(s, e) for s, e in spans if s < end and e > start]
+
+    def _store(self, segment: EncodedSegment) -> None:
+        sealed = self._sealer.seal(segment.index, segment.media_type, segment.data)
+        self._spool.put(sealed)
+        self.summary.segments += 1
+
+    def _store_metadata(self) -> None:
+        metadata = {
+            "recording_id": str(self._sealer.recording_id),
+            "segment_seconds": self._settings.segment_seconds,
+            "segments": self.summary.segments,
+            "pauses": self.summary.pauses,
+            "blank_frames": self.summary.blank_frames,
+            "frames_dropped": self.summary.frames_dropped,
+            "silence_inserted_samples": list(self._audio.silence_inserted),
+        }
+        sealed = self._sealer.seal(
+            METADATA_SEGMENT_INDEX, MediaType.JSON, json.dumps(metadata).encode()
+        )
+        self._spool.put(sealed)
+
+    def _fail(self, message: str) -> None:
+        if self.summary.error is None:
+            self.summary.error = message
+        self._stop.set()

@@ -1,0 +1,91 @@
+"""`callreel-agent record`: one capture with the real agent's whitelist, masking and sealing.
+
+For IT checks and benchmarks. It records the window whose title matches the pattern and the
+configured audio devices for a fixed time, then spools the sealed segments; nothing else
+(no session, no notice) is involved, so it is a command for whoever installs the agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from agent.capture.audio import AudioCaptureError, AudioSources, CallAudioCapture
+from agent.capture.encoder import H264_VERYFAST, VP9_REALTIME, EncoderSettings
+from agent.capture.grab import MaskedGrabber
+from agent.capture.pipeline import CapturePipeline
+from agent.capture.window import LocatorUnavailableError, WindowMatch, create_locator
+from agent.crypto.keys import KeyFileError, VaultRecipient
+from agent.crypto.seal import RecordingSealer
+from agent.spool import Spool, SpoolError
+
+CODECS = {"vp9": VP9_REALTIME, "h264": H264_VERYFAST}
+
+
+def add_record_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    record = commands.add_parser(
+        "record",
+        help="record one capture of a window and the call audio into a spool",
+        description="Record the window whose title matches PATTERN plus microphone (left) and"
+        " far-end audio (right) for N seconds; segments are sealed to the vault key and spooled.",
+    )
+    record.add_argument("--window", required=True, metavar="PATTERN", help="title regex")
+    record.add_argument("--seconds", type=float, required=True, metavar="N")
+    record.add_argument("--recipient", type=Path, required=True, help="vault recipient key file")
+    record.add_argument("--spool", type=Path, required=True, metavar="DIR")
+    record.add_argument("--microphone", default=None, help="PortAudio input (default: system)")
+    record.add_argument("--far-end", required=True, help="PortAudio input of the call's output")
+    record.add_argument("--codec", choices=sorted(CODECS), default="vp9")
+    record.add_argument("--fps", type=float, default=5.0)
+    record.add_argument("--width", type=int, default=1280)
+    record.add_argument("--height", type=int, default=720)
+    record.add_argument("--segment-seconds", type=float, default=10.0)
+
+
+def run_record(args: argparse.Namespace) -> int:
+    if args.seconds <= 0 or args.fps <= 0:
+        raise SystemExit("callreel-agent record: --seconds and --fps must be positive")
+    try:
+        recipient = VaultRecipient.load(args.recipient)
+        match = WindowMatch(title_pattern=args.window)
+        settings = EncoderSettings(
+            codec=CODECS[args.codec],
+            width=args.width,
+            height=args.height,
+            segment_seconds=args.segment_seconds,
+        )
+        audio = CallAudioCapture(AudioSources(args.microphone, args.far_end))
+        spool = Spool(args.spool)
+    except (KeyFileError, ValueError, AudioCaptureError, SpoolError) as exc:
+        print(f"callreel-agent record: {exc}", file=sys.stderr)
+        return 1
+    recording_id = uuid.uuid4()
+    with spool:
+        pipeline = CapturePipeline(
+            MaskedGrabber(create_locator(match)),
+            audio,
+            RecordingSealer(recipient, recording_id),
+            spool,
+            settings=settings,
+            fps=args.fps,
+        )
+        try:
+            pipeline.start()
+            deadline = time.monotonic() + args.seconds
+            while time.monotonic() < deadline and pipeline.error is None:
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        except LocatorUnavailableError as exc:
+            print(f"callreel-agent record: {exc}", file=sys.stderr)
+        summary = pipeline.stop()
+    print(f"recording {recording_id}: {summary.segments} segments in {args.spool}")
+    print(
+        f"  frames grabbed {summary.frames_grabbed}, blank {summary.blank_frames},"
+        f" dropped {summary.frames_dropped}"
+    )
+    if summary.error:
+        print(f"  stopped early: {summary.error}", file=sys.stderr)
+        return 1
+    return 0
