@@ -62,7 +62,10 @@ def test_record_and_assemble_keep_only_the_business_window(
 
     data = (tmp_path / "out.webm").read_bytes()
     with av.open(io.BytesIO(data), mode="r") as container:
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        frames = [
+            np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+            for frame in container.decode(video=0)
+        ]
     with av.open(io.BytesIO(data), mode="r") as container:
         # Opus decodes to planar float: one row per channel.
         audio = np.concatenate(
