@@ -1,8 +1,9 @@
 """`callreel-agent record`: one capture with the real agent's whitelist, masking and sealing.
 
-For IT checks and benchmarks. It records the window whose title matches the pattern and the
-configured audio devices for a fixed time, then spools the sealed segments; nothing else
-(no session, no notice) is involved, so it is a command for whoever installs the agent.
+For IT checks and benchmarks. It records the window picked by the same whitelist fields as
+policy (title pattern, executable, window class) and the configured audio devices for a fixed
+time, then spools the sealed segments; nothing else (no session, no notice) is involved, so it
+is a command for whoever installs the agent.
 """
 
 from __future__ import annotations
@@ -23,16 +24,21 @@ from agent.crypto.seal import RecordingSealer
 from agent.spool import Spool, SpoolError
 
 CODECS = {"vp9": VP9_REALTIME, "h264": H264_VERYFAST}
+AUDIO_SETTLE_SECONDS = 1.5
+"""The devices run this long before recording, as they do during the agent's notice."""
 
 
 def add_record_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     record = commands.add_parser(
         "record",
         help="record one capture of a window and the call audio into a spool",
-        description="Record the window whose title matches PATTERN plus microphone (left) and"
-        " far-end audio (right) for N seconds; segments are sealed to the vault key and spooled.",
+        description="Record the whitelisted window plus microphone (left) and far-end audio"
+        " (right) for N seconds; segments are sealed to the vault key and spooled. Name the"
+        " window by any of --window, --executable and --window-class; all given must match.",
     )
-    record.add_argument("--window", required=True, metavar="PATTERN", help="title regex")
+    record.add_argument("--window", metavar="PATTERN", help="regular expression for the title")
+    record.add_argument("--executable", metavar="NAME", help="the window's process, e.g. crm")
+    record.add_argument("--window-class", metavar="CLASS", help="X11 WM_CLASS class or instance")
     record.add_argument("--seconds", type=float, required=True, metavar="N")
     record.add_argument("--recipient", type=Path, required=True, help="vault recipient key file")
     record.add_argument("--spool", type=Path, required=True, metavar="DIR")
@@ -48,9 +54,16 @@ def add_record_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 def run_record(args: argparse.Namespace) -> int:
     if args.seconds <= 0 or args.fps <= 0:
         raise SystemExit("callreel-agent record: --seconds and --fps must be positive")
+    if args.window is None and args.executable is None and args.window_class is None:
+        raise SystemExit(
+            "callreel-agent record: name the window to record with --window PATTERN,"
+            " --executable NAME or --window-class CLASS"
+        )
     try:
         recipient = VaultRecipient.load(args.recipient)
-        match = WindowMatch(title_pattern=args.window)
+        match = WindowMatch(
+            executable=args.executable, window_class=args.window_class, title_pattern=args.window
+        )
         settings = EncoderSettings(
             codec=CODECS[args.codec],
             width=args.width,
@@ -73,7 +86,10 @@ def run_record(args: argparse.Namespace) -> int:
             fps=args.fps,
         )
         try:
+            pipeline.prepare()
+            time.sleep(AUDIO_SETTLE_SECONDS)
             pipeline.start()
+            print(f"recording {recording_id}: started, {args.seconds:g} s", flush=True)
             deadline = time.monotonic() + args.seconds
             while time.monotonic() < deadline and pipeline.error is None:
                 time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
@@ -85,6 +101,8 @@ def run_record(args: argparse.Namespace) -> int:
         f"  frames grabbed {summary.frames_grabbed}, blank {summary.blank_frames},"
         f" dropped {summary.frames_dropped}"
     )
+    for reason, count in summary.blank_reasons.most_common():
+        print(f"  black frames: {count} because {reason}")
     if summary.error:
         print(f"  stopped early: {summary.error}", file=sys.stderr)
         return 1

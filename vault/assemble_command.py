@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent.atomic import atomic_output
@@ -35,33 +37,67 @@ def _fail(message: str) -> int:
     return 1
 
 
+@dataclass(frozen=True, slots=True)
+class SpooledRecording:
+    """A recording's decrypted media segments, in order, and its metadata if it ended."""
+
+    media: list[bytes]
+    container: str
+    metadata: dict[str, object] | None
+
+
+def open_spooled_recording(
+    spool: Spool, identity: VaultIdentity, recording: uuid.UUID
+) -> SpooledRecording:
+    """Decrypt every segment of `recording` in `spool`; AssembleError if any is missing."""
+    entries = sorted(
+        (s for s in spool.pending() if s.recording_id == recording),
+        key=lambda s: s.segment_index,
+    )
+    media = [s for s in entries if s.media_type in CONTAINERS]
+    if not media:
+        raise AssembleError(f"no media segments of recording {recording} in the spool")
+    indices = [s.segment_index for s in media]
+    if indices != list(range(indices[0], indices[0] + len(indices))):
+        raise AssembleError(f"segments are missing: have {indices}")
+    opened = [
+        open_segment(
+            identity, spool.read(s), expect_recording=recording, expect_index=s.segment_index
+        )[1]
+        for s in media
+    ]
+    metadata = None
+    for entry in entries:
+        if entry.media_type is MediaType.JSON:
+            text = open_segment(
+                identity,
+                spool.read(entry),
+                expect_recording=recording,
+                expect_index=entry.segment_index,
+            )[1]
+            metadata = _parse_metadata(text)
+    return SpooledRecording(opened, CONTAINERS[media[0].media_type], metadata)
+
+
+def _parse_metadata(data: bytes) -> dict[str, object]:
+    try:
+        parsed = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AssembleError(f"the recording's metadata segment is not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise AssembleError("the recording's metadata segment is not a JSON object")
+    return parsed
+
+
 def run_assemble(args: argparse.Namespace) -> int:
     try:
         identity = VaultIdentity.load(args.identity)
         with Spool(args.spool, min_free_bytes=0) as spool:
-            entries = sorted(
-                (s for s in spool.pending() if s.recording_id == args.recording),
-                key=lambda s: s.segment_index,
-            )
-            media = [s for s in entries if s.media_type in CONTAINERS]
-            if not media:
-                return _fail(f"no media segments of recording {args.recording} in {args.spool}")
-            indices = [s.segment_index for s in media]
-            if indices != list(range(indices[0], indices[0] + len(indices))):
-                return _fail(f"segments are missing: have {indices}")
-            opened = [
-                open_segment(
-                    identity,
-                    spool.read(s),
-                    expect_recording=args.recording,
-                    expect_index=s.segment_index,
-                )[1]
-                for s in media
-            ]
-        joined = join_segments(opened, CONTAINERS[media[0].media_type])
+            recording = open_spooled_recording(spool, identity, args.recording)
+        joined = join_segments(recording.media, recording.container)
         with atomic_output(args.out) as sink:
             sink.write(joined)
     except (KeyFileError, SpoolError, SegmentError, AssembleError, OSError) as exc:
         return _fail(str(exc))
-    print(f"recording {args.recording}: {len(media)} segments joined into {args.out}")
+    print(f"recording {args.recording}: {len(recording.media)} segments joined into {args.out}")
     return 0

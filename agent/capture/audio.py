@@ -47,6 +47,8 @@ class _SourceStream:
 
         self.name = name
         self.blocks: collections.deque[tuple[float, Samples]] = collections.deque()
+        self.keeping = False
+        """False while open but not yet recording: blocks are dropped, not queued."""
         self.overflows = 0
         try:
             self.stream = sounddevice.InputStream(
@@ -64,6 +66,8 @@ class _SourceStream:
             ) from exc
 
     def _callback(self, indata: Any, _frames: int, time_info: Any, status: Any) -> None:
+        if not self.keeping:
+            return
         if status.input_overflow:
             self.overflows += 1
         # deque.append is atomic: no lock on PortAudio's real-time thread.
@@ -84,14 +88,30 @@ class CallAudioCapture:
         ]
         self._timelines: list[ChannelTimeline] = []
         self._lock = threading.Lock()
+        self._opened = False
         self.start_time = 0.0
 
-    def start(self) -> float:
-        """Start both streams; returns the audio clock time of sample 0."""
+    def open(self) -> None:
+        """Start both streams without recording yet (the state machine does this at notice).
+
+        An idle PulseAudio monitor delivers its first second late and in a burst, with capture
+        times that jitter; opened during the notice's lead time it has settled by the time the
+        recording starts. Idempotent.
+        """
+        if self._opened:
+            return
         for source in self._sources:
             source.stream.start()
-        self.start_time = self.now()
-        self._timelines = [ChannelTimeline(self.rate, self.start_time) for _ in self._sources]
+        self._opened = True
+
+    def start(self) -> float:
+        """Start recording (opening the streams if needed); returns the time of sample 0."""
+        self.open()
+        self.start_time = self.now()  # blocks captured before this are dropped by the timeline
+        with self._lock:
+            for source in self._sources:
+                source.keeping = True
+            self._timelines = [ChannelTimeline(self.rate, self.start_time) for _ in self._sources]
         return self.start_time
 
     def now(self) -> float:
@@ -118,6 +138,12 @@ class CallAudioCapture:
         for source in self._sources:
             source.stream.close()
         return frames
+
+    def close(self) -> None:
+        """Stop and release both devices without recording (notice declined or cancelled)."""
+        for source in self._sources:
+            source.stream.close()
+        self._opened = False
 
     def _read_until(self, until_time: float) -> Samples:
         with self._lock:

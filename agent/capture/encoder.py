@@ -94,9 +94,12 @@ class SegmentWriter:
         self._settings = settings
         self._buffer = io.BytesIO()
         self._output = av.open(self._buffer, mode="w", format=settings.codec.container)
-        video = self._output.add_stream(settings.codec.encoder, rate=5)
+        video = self._output.add_stream(settings.codec.encoder)
         assert isinstance(video, av.VideoStream)  # noqa: S101 - narrows PyAV's union
         video.width, video.height, video.pix_fmt = settings.width, settings.height, "yuv420p"
+        # The encoder's own time base, not only the stream's: PyAV rescales frame timestamps
+        # into it, and a frame-rate time base (1/5) would round each grab time by up to 100 ms.
+        video.codec_context.time_base = VIDEO_TIME_BASE
         video.time_base = VIDEO_TIME_BASE
         video.options = dict(settings.codec.options)
         audio = self._output.add_stream("libopus", rate=AUDIO_RATE)
@@ -105,6 +108,7 @@ class SegmentWriter:
         audio.bit_rate = settings.audio_bitrate
         self._video, self._audio = video, audio
         self._last_frame: Pixels | None = None
+        self._skipped_until: float | None = None
         self.frames_encoded = 0
         self.frames_skipped = 0
 
@@ -113,8 +117,13 @@ class SegmentWriter:
         # The first frame is always encoded: it is the keyframe the segment decodes from.
         if self._last_frame is not None and np.array_equal(fitted, self._last_frame):
             self.frames_skipped += 1
+            self._skipped_until = at
             return
         self._last_frame = fitted
+        self._skipped_until = None
+        self._encode(fitted, at)
+
+    def _encode(self, fitted: Pixels, at: float) -> None:
         frame = av.VideoFrame.from_ndarray(fitted, format="bgra")
         frame.pts = round(at / VIDEO_TIME_BASE)
         frame.time_base = VIDEO_TIME_BASE
@@ -136,6 +145,11 @@ class SegmentWriter:
             self._output.mux(packet)
 
     def close(self) -> bytes:
+        if self._last_frame is not None and self._skipped_until is not None:
+            # Repeat the still picture at the last grab, so the video runs to the end of the
+            # segment (to the hang-up in the last one) instead of stopping at its last change.
+            self._encode(self._last_frame, self._skipped_until)
+            self.frames_skipped -= 1  # that grab is encoded after all
         for stream in (self._video, self._audio):
             for packet in stream.encode(None):
                 self._output.mux(packet)

@@ -10,6 +10,7 @@ Errors never escape as exceptions from the threads: they stop the recording and 
 
 from __future__ import annotations
 
+import collections
 import json
 import queue
 import threading
@@ -36,6 +37,7 @@ class RecordingSummary:
     frames_grabbed: int = 0
     frames_dropped: int = 0
     blank_frames: int = 0
+    blank_reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     pauses: list[tuple[float, float]] = field(default_factory=list)
     error: str | None = None
 
@@ -66,6 +68,11 @@ class CapturePipeline:
         self._start_time = 0.0
 
     # -- control (any thread) ---------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Open the audio devices ahead of recording (while the notice shows), so that the
+        recording starts on settled audio; nothing is kept until `start`."""
+        self._audio.open()
 
     def start(self) -> None:
         self._start_time = self._audio.start()
@@ -126,6 +133,7 @@ class CapturePipeline:
                     pixels = np.zeros_like(pixels)
                 if frame.blank_reason is not None:
                     self.summary.blank_frames += 1
+                    self.summary.blank_reasons[frame.blank_reason] += 1
                 self.summary.frames_grabbed += 1
                 try:
                     self._frames.put_nowait((pixels, at))
@@ -164,9 +172,11 @@ class CapturePipeline:
         if not len(samples):
             return at
         rate = self._audio.rate
-        for start, end in self._pauses_overlapping(at, at + len(samples) / rate):
+        until = at + len(samples) / rate
+        for start, end in self._pauses_overlapping(at, until):
+            # An open pause ends at infinity: clip it to these samples before counting them.
             first = max(0, round((start - at) * rate))
-            last = min(len(samples), round((end - at) * rate))
+            last = round((min(end, until) - at) * rate)
             samples[first:last] = 0
         segmenter.add_audio(samples, at)
         return at + len(samples) / rate
@@ -190,6 +200,7 @@ class CapturePipeline:
             "segments": self.summary.segments,
             "pauses": self.summary.pauses,
             "blank_frames": self.summary.blank_frames,
+            "blank_reasons": dict(self.summary.blank_reasons),
             "frames_dropped": self.summary.frames_dropped,
             "silence_inserted_samples": list(self._audio.silence_inserted),
         }
