@@ -43,7 +43,11 @@ def add_record_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     record.add_argument("--recipient", type=Path, required=True, help="vault recipient key file")
     record.add_argument("--spool", type=Path, required=True, metavar="DIR")
     record.add_argument("--microphone", default=None, help="PortAudio input (default: system)")
-    record.add_argument("--far-end", required=True, help="PortAudio input of the call's output")
+    record.add_argument(
+        "--far-end",
+        default=None,
+        help="PortAudio input of the call's output (default: monitor of the default output)",
+    )
     record.add_argument("--codec", choices=sorted(CODECS), default="vp9")
     record.add_argument("--fps", type=float, default=5.0)
     record.add_argument("--width", type=int, default=1280)

@@ -1,7 +1,9 @@
 """Record call audio for N seconds with the agent's capture; print per-channel tone levels.
 
-Usage: python -m tests.audio_capture_child SECONDS FROM TO: levels are measured between FROM
-and TO seconds into the recording (idle PulseAudio monitors start delivering late). Runs in
+Usage: python -m tests.audio_capture_child SECONDS FROM TO [named|defaults]: levels are measured
+between FROM and TO seconds into the recording (idle PulseAudio monitors start delivering
+late). `named` (the default) opens the test's ALSA PCMs by name; `defaults` opens what the
+agent uses when policy names no device. Runs in
 its own process because PortAudio reads the device list (and the PulseAudio environment)
 once, when it is first loaded.
 """
@@ -28,7 +30,13 @@ def tone_level(samples: np.ndarray, frequency: float, rate: int) -> float:
 
 def main() -> None:
     seconds, window_start, window_end = (float(arg) for arg in sys.argv[1:4])
-    capture = CallAudioCapture(AudioSources(microphone="callreel_mic", far_end="callreel_farend"))
+    devices = sys.argv[4] if len(sys.argv) > 4 else "named"
+    sources = (
+        AudioSources()
+        if devices == "defaults"
+        else AudioSources(microphone="callreel_mic", far_end="callreel_farend")
+    )
+    capture = CallAudioCapture(sources)
     start = capture.start()
     print("started", flush=True)
     chunks = []

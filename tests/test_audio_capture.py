@@ -12,9 +12,9 @@ from tests.pulse import PulseServer
 ROOT = Path(__file__).parent.parent
 
 
-def test_microphone_goes_left_and_caller_goes_right(pulse_server: PulseServer) -> None:
+def _record_two_tones(pulse_server: PulseServer, devices: str) -> dict[str, float]:
     recorder = subprocess.Popen(
-        [sys.executable, "-m", "tests.audio_capture_child", "5", "2.5", "4.0"],
+        [sys.executable, "-m", "tests.audio_capture_child", "5", "2.5", "4.0", devices],
         cwd=ROOT,
         env=pulse_server.env,
         stdout=subprocess.PIPE,
@@ -29,12 +29,30 @@ def test_microphone_goes_left_and_caller_goes_right(pulse_server: PulseServer) -
     assert caller.wait(timeout=30) == 0
     assert agent.wait(timeout=30) == 0
     assert recorder.returncode == 0, stderr
-    report = json.loads(stdout)
-    # Exactly the recorded span, whatever the devices delivered (gaps became silence).
-    assert abs(report["frames"] - report["expected_frames"]) < 48_000 * 0.15
+    report: dict[str, float] = json.loads(stdout)
+    return report
+
+
+def _assert_microphone_left_caller_right(report: dict[str, float]) -> None:
     # Tones are played at half full scale (16384 peak); about 10000-13000 arrive in the window
     # here. A crossed channel measured about 10, so 1/100 leaves room and still means silence.
     assert report["left_440"] > 5_000, report
     assert report["right_1000"] > 5_000, report
     assert report["left_1000"] < report["left_440"] / 100, report
     assert report["right_440"] < report["right_1000"] / 100, report
+
+
+def test_microphone_goes_left_and_caller_goes_right(pulse_server: PulseServer) -> None:
+    report = _record_two_tones(pulse_server, "named")
+    # Exactly the recorded span, whatever the devices delivered (gaps became silence).
+    assert abs(report["frames"] - report["expected_frames"]) < 48_000 * 0.15
+    _assert_microphone_left_caller_right(report)
+
+
+def test_without_named_devices_the_defaults_are_the_default_input_and_output_monitor(
+    pulse_server: PulseServer,
+) -> None:
+    """What a softphone set to the system's defaults gives, with no device in policy."""
+    for setting, device in (("set-default-sink", "callsink"), ("set-default-source", "virtmic")):
+        subprocess.run(["pactl", setting, device], env=pulse_server.env, check=True, timeout=10)
+    _assert_microphone_left_caller_right(_record_two_tones(pulse_server, "defaults"))

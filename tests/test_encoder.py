@@ -14,10 +14,10 @@ from agent.capture.encoder import (
     VP9_REALTIME,
     EncodedSegment,
     EncoderSettings,
-    Segmenter,
     VideoCodec,
     fit_frame,
 )
+from tests.synthetic_recording import record_segments, stereo_tone
 from vault.assemble import AssembleError, join_segments
 
 SECONDS = 25.0
@@ -35,27 +35,13 @@ def screen_at(t: float) -> np.ndarray:
 
 
 def tone(start_sample: int, count: int) -> np.ndarray:
-    n = np.arange(start_sample, start_sample + count)
-    mono = (np.sin(2 * np.pi * TONE * n / 48_000) * 8000).astype(np.int16)
-    return np.stack([mono, mono], axis=1)
+    return stereo_tone(start_sample, count, left_hz=TONE, right_hz=TONE)
 
 
 def record(codec: VideoCodec) -> list[EncodedSegment]:
     """Feed frames in real time and audio one second behind, as the capture delivers it."""
     settings = EncoderSettings(codec=codec, width=320, height=240, segment_seconds=10.0)
-    segments: list[EncodedSegment] = []
-    segmenter = Segmenter(settings, segments.append)
-    audio_sent = 0
-    for frame_number in range(int(SECONDS * FPS)):
-        t = frame_number / FPS
-        segmenter.add_frame(screen_at(t), t)
-        settled = max(0, round((t - 1.0) * 48_000))
-        if settled > audio_sent:
-            segmenter.add_audio(tone(audio_sent, settled - audio_sent), audio_sent / 48_000)
-            audio_sent = settled
-    segmenter.add_audio(tone(audio_sent, int(SECONDS * 48_000) - audio_sent), audio_sent / 48_000)
-    segmenter.finish()
-    return segments
+    return record_segments(settings, seconds=SECONDS, fps=FPS, screen_at=screen_at, sound=tone)
 
 
 def decode(data: bytes) -> tuple[list[tuple[float, bool]], list[tuple[float, float]]]:

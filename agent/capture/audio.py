@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from agent.capture.audio_devices import DEFAULT_FAR_END, register_default_devices
 from agent.capture.audio_timeline import ChannelTimeline, Samples, interleave
 
 SAMPLE_RATE = 48_000
@@ -34,7 +35,7 @@ class AudioSources:
     """None: the system's default input."""
     far_end: str | int | None = None
     """The monitor of the sink the softphone plays to (e.g. an ALSA `pulse` PCM on
-    `callsink.monitor`); there is no safe default, so it must be configured."""
+    `callsink.monitor`). None: the monitor of the default output sink."""
 
 
 class AudioCaptureError(RuntimeError):
@@ -76,15 +77,12 @@ class _SourceStream:
 
 class CallAudioCapture:
     def __init__(self, sources: AudioSources, rate: int = SAMPLE_RATE) -> None:
-        if sources.far_end is None:
-            raise AudioCaptureError(
-                "no far-end audio device configured: set the monitor of the softphone's"
-                " output in policy (audio far_end)"
-            )
+        register_default_devices()
+        far_end = DEFAULT_FAR_END if sources.far_end is None else sources.far_end
         self.rate = rate
         self._sources = [
             _SourceStream("microphone", sources.microphone, rate),
-            _SourceStream("far-end", sources.far_end, rate),
+            _SourceStream("far-end", far_end, rate),
         ]
         self._timelines: list[ChannelTimeline] = []
         self._lock = threading.Lock()

@@ -1,0 +1,50 @@
+"""Synthetic recordings made with the project's real encoder: screens and tones fed in the
+order and timing the capture pipeline delivers them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from agent.capture.encoder import AUDIO_RATE, EncodedSegment, EncoderSettings, Segmenter
+from agent.capture.mask import Pixels
+
+# The capture hands over audio about this much later than the frames of the same moment.
+AUDIO_LAG_SECONDS = 1.0
+
+
+def stereo_tone(
+    start_sample: int, count: int, *, left_hz: float, right_hz: float, amplitude: int = 8000
+) -> np.ndarray:
+    """`count` stereo int16 samples of two sines, the first at sample `start_sample`."""
+    n = np.arange(start_sample, start_sample + count)
+    left = (np.sin(2 * np.pi * left_hz * n / AUDIO_RATE) * amplitude).astype(np.int16)
+    right = (np.sin(2 * np.pi * right_hz * n / AUDIO_RATE) * amplitude).astype(np.int16)
+    return np.stack([left, right], axis=1)
+
+
+def record_segments(
+    settings: EncoderSettings,
+    *,
+    seconds: float,
+    fps: int,
+    screen_at: Callable[[float], Pixels],
+    sound: Callable[[int, int], np.ndarray],
+) -> list[EncodedSegment]:
+    """Feed `screen_at(t)` in real time and `sound(start_sample, count)` one lag behind, as
+    the capture delivers them; return the finished segments in order."""
+    segments: list[EncodedSegment] = []
+    segmenter = Segmenter(settings, segments.append)
+    audio_sent = 0
+    for frame_number in range(round(seconds * fps)):
+        t = frame_number / fps
+        segmenter.add_frame(screen_at(t), t)
+        settled = max(0, round((t - AUDIO_LAG_SECONDS) * AUDIO_RATE))
+        if settled > audio_sent:
+            segmenter.add_audio(sound(audio_sent, settled - audio_sent), audio_sent / AUDIO_RATE)
+            audio_sent = settled
+    total_samples = round(seconds * AUDIO_RATE)
+    segmenter.add_audio(sound(audio_sent, total_samples - audio_sent), audio_sent / AUDIO_RATE)
+    segmenter.finish()
+    return segments
