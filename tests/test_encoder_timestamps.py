@@ -44,3 +44,35 @@ def test_irregular_grab_times_are_the_decoded_frame_times(codec: VideoCodec) -> 
     with av.open(io.BytesIO(joined), mode="r") as container:
         decoded = [float(frame.time or 0.0) for frame in container.decode(video=0)]
     assert decoded == pytest.approx(grab_times, abs=PRECISION[codec.container])
+
+
+@pytest.mark.parametrize("codec", [VP9_REALTIME, H264_VERYFAST], ids=lambda c: c.container)
+def test_joined_audio_is_continuous_across_segment_joins(codec: VideoCodec) -> None:
+    """One Opus encoder for the recording: no priming or padding gap at the joins."""
+    rate, seconds = 48_000, 3.0
+    tone = np.sin(2 * np.pi * 1_000 * np.arange(round(rate * seconds)) / rate)
+    stereo = np.repeat((tone * 8_000).astype(np.int16)[:, None], 2, axis=1)
+    segments: list[EncodedSegment] = []
+    segmenter = Segmenter(
+        EncoderSettings(codec=codec, width=64, height=64, segment_seconds=1), segments.append
+    )
+    segmenter.add_frame(np.zeros((64, 64, 4), dtype=np.uint8), 0.0)
+    for start in range(0, len(stereo), 1_234):  # blocks that do not line up with Opus frames
+        segmenter.add_audio(stereo[start : start + 1_234], start / rate)
+    segmenter.finish()
+    assert [segment.index for segment in segments] == [0, 1, 2]
+
+    joined = join_segments([segment.data for segment in segments], codec.container)
+    with av.open(io.BytesIO(joined), mode="r") as container:
+        frames = list(container.decode(audio=0))
+    assert float(frames[0].time or 0.0) == pytest.approx(0.0, abs=1e-3)
+    left = np.concatenate([np.asarray(frame.to_ndarray())[0] for frame in frames])
+    # WebM marks the last packet's padding; MP4 has no way to without an edit list.
+    assert len(left) / rate == pytest.approx(
+        seconds, abs=0.001 if codec.container == "webm" else 0.015
+    )
+    for join in (1.0, 2.0):
+        around = left[round((join - 0.05) * rate) : round((join + 0.05) * rate)]
+        windows = around[: len(around) // 240 * 240].reshape(-1, 240)  # 5 ms each
+        quietest = float(np.sqrt((windows**2).mean(axis=1)).min())
+        assert quietest > 0.1, f"a gap in the tone at the {join:g} s join (RMS {quietest:.3f})"

@@ -1,9 +1,9 @@
 """Join a recording's decrypted segments into one playable file, without re-encoding.
 
-Segments carry timestamps from the start of the recording, so joining is a remux. Each
-segment's Opus stream begins with its own encoder priming, which can reach a few milliseconds
-back into the previous segment; a packet that would step back in time is dropped (the joined
-audio loses at most that overlap, well under one 20 ms packet).
+Segments carry timestamps from the start of the recording, so joining is a remux. The agent
+encodes a recording's audio with one Opus encoder and deals its packets out to the segments,
+so they continue each other exactly. A packet that would step back in time (a segment sent
+twice, or segments from an agent that primed an encoder per segment) is dropped.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """Encoding a recording into self-contained segments with PyAV, in memory (invariant 2).
 
-Each segment is a complete file (its own header, a keyframe first, its own Opus stream) that
-decodes on its own; timestamps are seconds since the recording started, so joining segments
-is a remux without re-encoding (`vault/assemble.py`). Audio is the master clock: callers stamp
+Each segment is a complete file (its own header, a keyframe first, its own Opus stream header)
+that decodes on its own; timestamps are seconds since the recording started, so joining
+segments is a remux without re-encoding (`vault/assemble.py`). Video is encoded per segment
+(each starts with a keyframe); audio by one Opus encoder for the whole recording whose
+packets are dealt out to segments by time, so joined audio has no encoder priming or end
+padding at the joins (Firefox refuses mid-stream padding in WebM, and other players would
+play a 13.5 ms gap). Audio is the master clock: callers stamp
 frames and samples with times from the audio clock. Frames identical to the previous one are
 skipped (variable frame rate): a still screen costs almost nothing.
 """
@@ -23,6 +27,8 @@ from agent.crypto.format import MediaType
 VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
 AUDIO_RATE = 48_000
 AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
+BT709 = 1  # FFmpeg's AVCOL_SPC/PRI/TRC code for ITU-R BT.709
+LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG: 16-235, what every browser expects
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +93,9 @@ def fit_frame(pixels: Pixels, width: int, height: int) -> Pixels:
 class SegmentWriter:
     """One segment: a video and an Opus audio stream muxed into an in-memory container."""
 
-    def __init__(self, settings: EncoderSettings, index: int) -> None:
+    def __init__(
+        self, settings: EncoderSettings, index: int, audio_template: av.AudioStream
+    ) -> None:
         self.index = index
         self.start = index * settings.segment_seconds
         self.end = self.start + settings.segment_seconds
@@ -101,16 +109,22 @@ class SegmentWriter:
         # into it, and a frame-rate time base (1/5) would round each grab time by up to 100 ms.
         video.codec_context.time_base = VIDEO_TIME_BASE
         video.time_base = VIDEO_TIME_BASE
+        # Say which matrix the pixels were converted with: untagged, Firefox assumes BT.709
+        # and Chromium BT.601, and one of them would show every colour shifted.
+        context = video.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = BT709
+        context.color_range = LIMITED_RANGE
         video.options = dict(settings.codec.options)
-        audio = self._output.add_stream("libopus", rate=AUDIO_RATE)
-        assert isinstance(audio, av.AudioStream)  # noqa: S101 - narrows PyAV's union
-        audio.layout = "stereo"
-        audio.bit_rate = settings.audio_bitrate
+        audio = self._output.add_stream_from_template(audio_template)
         self._video, self._audio = video, audio
         self._last_frame: Pixels | None = None
         self._skipped_until: float | None = None
         self.frames_encoded = 0
         self.frames_skipped = 0
+
+    @property
+    def last_frame(self) -> Pixels | None:
+        return self._last_frame
 
     def add_frame(self, pixels: Pixels, at: float) -> None:
         fitted = fit_frame(pixels, self._settings.width, self._settings.height)
@@ -124,37 +138,70 @@ class SegmentWriter:
         self._encode(fitted, at)
 
     def _encode(self, fitted: Pixels, at: float) -> None:
-        frame = av.VideoFrame.from_ndarray(fitted, format="bgra")
+        frame = av.VideoFrame.from_ndarray(fitted, format="bgra").reformat(
+            format="yuv420p",
+            dst_colorspace="ITU709",
+            dst_color_range="MPEG",
+            dst_color_trc=BT709,
+            dst_color_primaries=BT709,
+        )
         frame.pts = round(at / VIDEO_TIME_BASE)
         frame.time_base = VIDEO_TIME_BASE
         for packet in self._video.encode(frame):
             self._output.mux(packet)
         self.frames_encoded += 1
 
-    def add_audio(self, samples: np.ndarray, at: float) -> None:
+    def add_audio_packet(self, packet: av.Packet[av.AudioStream]) -> None:
+        packet.stream = self._audio
+        self._output.mux(packet)
+
+    def close(self, still: Pixels | None = None) -> bytes:
+        """Finish the file. A segment no grab reached (the grabber stalled) shows `still`,
+        the latest picture, or black: every segment keeps its video stream (MP4 would drop
+        an empty track, and the segments would no longer join)."""
+        if self.frames_encoded == 0:
+            blank = np.zeros((self._settings.height, self._settings.width, 4), dtype=np.uint8)
+            self._last_frame = blank if still is None else still
+            self._encode(self._last_frame, self.start)
+        elif self._last_frame is not None and self._skipped_until is not None:
+            # Repeat the still picture at the last grab, so the video runs to the end of the
+            # segment (to the hang-up in the last one) instead of stopping at its last change.
+            self._encode(self._last_frame, self._skipped_until)
+            self.frames_skipped -= 1  # that grab is encoded after all
+        for packet in self._video.encode(None):
+            self._output.mux(packet)
+        self._output.close()
+        return self._buffer.getvalue()
+
+
+class RecordingAudioEncoder:
+    """One Opus encoder for the whole recording; its packets go to whichever segment."""
+
+    def __init__(self, settings: EncoderSettings) -> None:
+        # A stream of a throwaway container: its parameters (with the Opus header) are the
+        # template every segment's audio stream is made from.
+        self._holder = av.open(io.BytesIO(), mode="w", format=settings.codec.container)
+        stream = self._holder.add_stream("libopus", rate=AUDIO_RATE)
+        assert isinstance(stream, av.AudioStream)  # noqa: S101 - narrows PyAV's union
+        stream.layout = "stereo"
+        stream.bit_rate = settings.audio_bitrate
+        self._holder.start_encoding()  # opens the encoder, which fills in the Opus header
+        self.stream = stream
+
+    def encode(self, samples: np.ndarray, at: float) -> list[av.Packet[av.AudioStream]]:
         """Stereo int16 samples (n, 2) whose first sample is at `at` seconds."""
-        if not len(samples):
-            return
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(samples).reshape(1, -1), format="s16", layout="stereo"
         )
         frame.sample_rate = AUDIO_RATE
         frame.pts = round(at * AUDIO_RATE)
         frame.time_base = AUDIO_TIME_BASE
-        for packet in self._audio.encode(frame):
-            self._output.mux(packet)
+        return list(self.stream.encode(frame))
 
-    def close(self) -> bytes:
-        if self._last_frame is not None and self._skipped_until is not None:
-            # Repeat the still picture at the last grab, so the video runs to the end of the
-            # segment (to the hang-up in the last one) instead of stopping at its last change.
-            self._encode(self._last_frame, self._skipped_until)
-            self.frames_skipped -= 1  # that grab is encoded after all
-        for stream in (self._video, self._audio):
-            for packet in stream.encode(None):
-                self._output.mux(packet)
-        self._output.close()
-        return self._buffer.getvalue()
+    def flush(self) -> list[av.Packet[av.AudioStream]]:
+        packets = list(self.stream.encode(None))
+        self._holder.close()
+        return packets
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +218,8 @@ class EncodedSegment:
 class Segmenter:
     """Routes frames and audio to segments by time and hands out each finished segment.
 
-    Audio arrives later than video (see audio.py), so a segment is finished only once audio
-    has reached its end; until then up to two segments are open at once.
+    Audio arrives later than video (see audio.py), so a segment is finished only once encoded
+    audio has reached its end; until then up to two segments are open at once.
     """
 
     def __init__(
@@ -182,40 +229,46 @@ class Segmenter:
         self._on_segment = on_segment
         self._open: dict[int, SegmentWriter] = {}
         self._next_to_emit = 0
-        self._audio_until = 0.0
+        self._audio = RecordingAudioEncoder(settings)
+        self._still: Pixels | None = None
 
-    def _writer(self, at: float) -> SegmentWriter | None:
-        index = int(at // self._settings.segment_seconds)
+    def _index(self, at: float) -> int:
+        return max(0, int(at // self._settings.segment_seconds))
+
+    def _writer(self, index: int) -> SegmentWriter | None:
         if index < self._next_to_emit:
             return None  # that segment is already finished; late data is dropped
         if index not in self._open:
-            self._open[index] = SegmentWriter(self._settings, index)
+            self._open[index] = SegmentWriter(self._settings, index, self._audio.stream)
         return self._open[index]
 
     def add_frame(self, pixels: Pixels, at: float) -> None:
-        writer = self._writer(at)
+        writer = self._writer(self._index(at))
         if writer is not None:
             writer.add_frame(pixels, at)
+            self._still = writer.last_frame
 
     def add_audio(self, samples: np.ndarray, at: float) -> None:
-        """Contiguous stereo samples from `at`; split at segment boundaries."""
-        position = 0
-        while position < len(samples):
-            now = at + position / AUDIO_RATE
-            writer = self._writer(now)
-            segment_end = (int(now // self._settings.segment_seconds) + 1) * (
-                self._settings.segment_seconds
-            )
-            count = min(len(samples) - position, max(1, round((segment_end - now) * AUDIO_RATE)))
-            if writer is not None:
-                writer.add_audio(samples[position : position + count], now)
-            position += count
-        self._audio_until = max(self._audio_until, at + len(samples) / AUDIO_RATE)
-        self._emit_finished(upto=self._audio_until)
+        """Contiguous stereo samples from `at` (each call continues where the last ended)."""
+        if len(samples):
+            self._deal(self._audio.encode(samples, at))
 
     def finish(self) -> None:
         """Close every open segment (the recording ended)."""
+        self._deal(self._audio.flush())
         self._emit_finished(upto=float("inf"))
+
+    def _deal(self, packets: list[av.Packet[av.AudioStream]]) -> None:
+        """Give each audio packet to the segment its start falls in; finish the earlier ones."""
+        for packet in packets:
+            if packet.pts is None or packet.time_base is None:
+                continue
+            at = float(packet.pts * packet.time_base)
+            writer = self._writer(self._index(at))
+            if writer is not None:
+                writer.add_audio_packet(packet)
+            # The encoder hands out packets in time order: everything before this one is in.
+            self._emit_finished(upto=at)
 
     def _emit_finished(self, upto: float) -> None:
         for index in sorted(self._open):
@@ -229,7 +282,7 @@ class Segmenter:
                     index,
                     writer.start,
                     writer.end,
-                    writer.close(),
+                    writer.close(self._still),
                     self._settings.codec.media_type,
                     writer.frames_encoded,
                     writer.frames_skipped,
