@@ -1,7 +1,8 @@
 """Test helper process: one CapturePipeline run with pauses, as the agent drives it.
 
 Usage: python -m tests.pipeline_child --window TITLE --recipient FILE --spool DIR
-       --pause-at S --resume-at S --stop-at S
+       --stop-at S [--pause-at S --resume-at S] [--width W --height H --fps F
+       --segment-seconds S]
 
 Opens the audio early (as during the notice), starts, pauses and resumes at the given seconds
 of recording time, stops, and prints one JSON line: the recording id, the recording time at
@@ -33,9 +34,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--window", required=True)
     parser.add_argument("--recipient", type=Path, required=True)
     parser.add_argument("--spool", type=Path, required=True)
-    parser.add_argument("--pause-at", type=float, required=True)
-    parser.add_argument("--resume-at", type=float, required=True)
+    parser.add_argument("--pause-at", type=float)
+    parser.add_argument("--resume-at", type=float)
     parser.add_argument("--stop-at", type=float, required=True)
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--fps", type=float, default=10)
+    parser.add_argument("--segment-seconds", type=float, default=2)
     args = parser.parse_args(argv)
 
     recording_id = uuid.uuid4()
@@ -46,14 +51,18 @@ def main(argv: list[str]) -> int:
             audio,
             RecordingSealer(VaultRecipient.load(args.recipient), recording_id),
             spool,
-            settings=EncoderSettings(width=320, height=240, segment_seconds=2),
-            fps=10,
+            settings=EncoderSettings(
+                width=args.width, height=args.height, segment_seconds=args.segment_seconds
+            ),
+            fps=args.fps,
         )
         pipeline.prepare()
         time.sleep(1.5)
         pipeline.start()
         print("started", flush=True)
         for at, action in ((args.pause_at, pipeline.pause), (args.resume_at, pipeline.resume)):
+            if at is None:
+                continue
             while pipeline.elapsed() < at:
                 time.sleep(0.005)
             action()
@@ -70,6 +79,7 @@ def main(argv: list[str]) -> int:
         "segments": summary.segments,
         "pauses": summary.pauses,
         "error": summary.error,
+        "stop_phases": summary.stop_phases,
     }
     print(json.dumps(report), flush=True)
     return 0

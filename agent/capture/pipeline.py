@@ -11,6 +11,7 @@ Errors never escape as exceptions from the threads: they stop the recording and 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import queue
 import threading
@@ -40,6 +41,8 @@ class RecordingSummary:
     blank_reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     pauses: list[tuple[float, float]] = field(default_factory=list)
     error: str | None = None
+    stop_phases: dict[str, float] = field(default_factory=dict)
+    """Seconds each part of stop() took (the on-hook to flushed budget is 200 ms)."""
 
 
 class CapturePipeline:
@@ -59,7 +62,10 @@ class CapturePipeline:
         self._spool = spool
         self._settings = settings or EncoderSettings()
         self._interval = 1.0 / fps
-        self._frames: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=round(fps * 2))
+        # None in the queue is a wake-up: stop() must not wait out the encoder's frame timeout.
+        self._frames: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(
+            maxsize=round(fps * 2)
+        )
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._paused_since: float | None = None
@@ -100,14 +106,19 @@ class CapturePipeline:
 
     def stop(self) -> RecordingSummary:
         """Stop, flush the last segment to the spool, and return what was recorded."""
+        began = time.monotonic()
         self.resume()
         self._stop.set()
+        with contextlib.suppress(queue.Full):  # a full queue wakes the encoder anyway
+            self._frames.put_nowait(None)
         for thread in self._threads:
             thread.join()
+        self.summary.stop_phases["threads_joined"] = time.monotonic() - began
         state = RecordingState.INTERRUPTED if self.summary.error else RecordingState.COMPLETE
         self._spool.set_recording_state(self._sealer.recording_id, state)
         self._sealer.destroy()
         self._grabber.close()
+        self.summary.stop_phases["total"] = time.monotonic() - began
         return self.summary
 
     @property
@@ -151,20 +162,25 @@ class CapturePipeline:
             while not self._stop.is_set():
                 self._drain_frames(segmenter, timeout=self._interval)
                 audio_at = self._feed_audio(segmenter, self._audio.read_settled(), audio_at)
+            phases = self.summary.stop_phases
+            mark = time.monotonic()
             self._drain_frames(segmenter, timeout=0)
             self._feed_audio(segmenter, self._audio.finish(), audio_at)
+            phases["audio_stopped"], mark = time.monotonic() - mark, time.monotonic()
             segmenter.finish()
+            phases["last_segment_spooled"], mark = time.monotonic() - mark, time.monotonic()
             self._store_metadata()
+            phases["metadata_spooled"] = time.monotonic() - mark
         except Exception as exc:  # noqa: BLE001 - any failure becomes the recording's error
             self._fail(f"encoding or spooling failed: {exc}")
 
     def _drain_frames(self, segmenter: Segmenter, timeout: float) -> None:
         try:
-            pixels, at = self._frames.get(timeout=timeout) if timeout else self._frames.get_nowait()
-            segmenter.add_frame(pixels, at)
+            item = self._frames.get(timeout=timeout) if timeout else self._frames.get_nowait()
             while True:
-                pixels, at = self._frames.get_nowait()
-                segmenter.add_frame(pixels, at)
+                if item is not None:
+                    segmenter.add_frame(*item)
+                item = self._frames.get_nowait()
         except queue.Empty:
             return
 
