@@ -48,7 +48,7 @@ def add_record_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         default=None,
         help="PortAudio input of the call's output (default: monitor of the default output)",
     )
-    record.add_argument("--codec", choices=sorted(CODECS), default="vp9")
+    record.add_argument("--codec", choices=sorted(CODECS), default="h264")
     record.add_argument("--fps", type=float, default=5.0)
     record.add_argument("--width", type=int, default=1280)
     record.add_argument("--height", type=int, default=720)

@@ -76,3 +76,23 @@ def test_joined_audio_is_continuous_across_segment_joins(codec: VideoCodec) -> N
         windows = around[: len(around) // 240 * 240].reshape(-1, 240)  # 5 ms each
         quietest = float(np.sqrt((windows**2).mean(axis=1)).min())
         assert quietest > 0.1, f"a gap in the tone at the {join:g} s join (RMS {quietest:.3f})"
+
+
+@pytest.mark.parametrize("codec", [VP9_REALTIME, H264_VERYFAST], ids=lambda c: c.container)
+def test_a_hang_up_just_after_a_segment_boundary_still_joins(codec: VideoCodec) -> None:
+    """The last grab can fall after the last audio packet began, in a segment of its own."""
+    rate = 48_000
+    segments: list[EncodedSegment] = []
+    segmenter = Segmenter(
+        EncoderSettings(codec=codec, width=64, height=64, segment_seconds=1), segments.append
+    )
+    for number, at in enumerate((0.0, 0.5, 1.0, 1.5, 2.002)):
+        segmenter.add_frame(np.full((64, 64, 4), number * 40, dtype=np.uint8), at)
+    segmenter.add_audio(np.zeros((round(rate * 2.005), 2), dtype=np.int16), 0.0)
+    segmenter.finish()
+
+    assert [segment.index for segment in segments] == [0, 1]
+    assert segmenter.frames_left_out == 1
+    joined = join_segments([segment.data for segment in segments], codec.container)
+    with av.open(io.BytesIO(joined), mode="r") as container:
+        assert len(container.streams) == 2

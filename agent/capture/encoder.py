@@ -43,7 +43,15 @@ VP9_REALTIME = VideoCodec(
     "libvpx-vp9",
     "webm",
     MediaType.MATROSKA,
-    {"crf": "38", "b:v": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"},
+    # No look-ahead: it held about 130 MB more per open 720p encoder, for no gain at realtime.
+    {
+        "crf": "38",
+        "b:v": "0",
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "row-mt": "1",
+        "lag-in-frames": "0",
+    },
 )
 # No B-frames: they reorder frames across the end of a segment, which the remux join then
 # has to untangle; screen content gains little from them.
@@ -57,7 +65,7 @@ H264_VERYFAST = VideoCodec(
 
 @dataclass(frozen=True, slots=True)
 class EncoderSettings:
-    codec: VideoCodec = VP9_REALTIME
+    codec: VideoCodec = H264_VERYFAST  # chosen by measurement: docs/benchmarks.md
     width: int = 1280
     height: int = 720
     segment_seconds: float = 10.0
@@ -121,6 +129,7 @@ class SegmentWriter:
         self._skipped_until: float | None = None
         self.frames_encoded = 0
         self.frames_skipped = 0
+        self.audio_packets = 0
 
     @property
     def last_frame(self) -> Pixels | None:
@@ -152,6 +161,7 @@ class SegmentWriter:
         self.frames_encoded += 1
 
     def add_audio_packet(self, packet: av.Packet[av.AudioStream]) -> None:
+        self.audio_packets += 1
         packet.stream = self._audio
         self._output.mux(packet)
 
@@ -231,6 +241,7 @@ class Segmenter:
         self._next_to_emit = 0
         self._audio = RecordingAudioEncoder(settings)
         self._still: Pixels | None = None
+        self.frames_left_out = 0
 
     def _index(self, at: float) -> int:
         return max(0, int(at // self._settings.segment_seconds))
@@ -256,6 +267,14 @@ class Segmenter:
     def finish(self) -> None:
         """Close every open segment (the recording ended)."""
         self._deal(self._audio.flush())
+        last = max(self._open, default=None)
+        if last is not None and last > 0 and not self._open[last].audio_packets:
+            # Grabs from the last few milliseconds after the final audio packet began: a
+            # segment of its own would lack the audio stream and no longer join (MP4 drops
+            # empty tracks), so they are left out; the recording ends with its audio.
+            dropped = self._open.pop(last)
+            self.frames_left_out += dropped.frames_encoded + dropped.frames_skipped
+            dropped.close(self._still)
         self._emit_finished(upto=float("inf"))
 
     def _deal(self, packets: list[av.Packet[av.AudioStream]]) -> None:

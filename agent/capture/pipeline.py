@@ -37,6 +37,8 @@ class RecordingSummary:
     segments: int = 0
     frames_grabbed: int = 0
     frames_dropped: int = 0
+    frames_left_out: int = 0
+    """Grabs after the audio's end, at the hang-up (see Segmenter.finish)."""
     blank_frames: int = 0
     blank_reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     pauses: list[tuple[float, float]] = field(default_factory=list)
@@ -168,6 +170,7 @@ class CapturePipeline:
             self._feed_audio(segmenter, self._audio.finish(), audio_at)
             phases["audio_stopped"], mark = time.monotonic() - mark, time.monotonic()
             segmenter.finish()
+            self.summary.frames_left_out = segmenter.frames_left_out
             phases["last_segment_spooled"], mark = time.monotonic() - mark, time.monotonic()
             self._store_metadata()
             phases["metadata_spooled"] = time.monotonic() - mark
@@ -218,6 +221,7 @@ class CapturePipeline:
             "blank_frames": self.summary.blank_frames,
             "blank_reasons": dict(self.summary.blank_reasons),
             "frames_dropped": self.summary.frames_dropped,
+            "frames_left_out": self.summary.frames_left_out,
             "silence_inserted_samples": list(self._audio.silence_inserted),
         }
         sealed = self._sealer.seal(
