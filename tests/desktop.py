@@ -8,7 +8,8 @@ fixtures:
 - `desktop` (per test): a `Desktop` that spawns windows and drives them (move, raise,
   minimise, unmap, close, kill); every process it started is killed at the end of the test.
 
-`wait_for` polls a condition with a deadline instead of sleeping.
+`running_x_server` is the same Xvfb + openbox as a plain context manager, for the benchmarks
+in bench/. `wait_for` polls a condition with a deadline instead of sleeping.
 
 PYTEST_DONT_REWRITE: test modules import this module (for `wait_for` and the types) before
 pytest registers it as a plugin, which pytest would otherwise warn about; its checks raise
@@ -102,7 +103,9 @@ class XServer:
     screen: Rect
 
 
-def _start_xvfb(log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_xvfb(
+    log: Path, width: int = SCREEN_WIDTH, height: int = SCREEN_HEIGHT
+) -> tuple[subprocess.Popen[bytes], str]:
     """Xvfb on a random, currently unlocked high display number.
 
     Low numbers (:0, :99) are what other sessions and tools pick by hand; a server that
@@ -113,14 +116,16 @@ def _start_xvfb(log: Path) -> tuple[subprocess.Popen[bytes], str]:
         number = random.randrange(200, 60000)
         if Path(f"/tmp/.X{number}-lock").exists():  # noqa: S108 - the X server's own lock path
             continue
-        process, ready = _try_xvfb(xvfb, number, log)
+        process, ready = _try_xvfb(xvfb, number, log, width, height)
         if ready:
             return process, f":{number}"
         _stop_process_group(process)
     pytest.fail(f"Xvfb did not start: {log.read_text(errors='replace')[-2000:]}")
 
 
-def _try_xvfb(xvfb: str, number: int, log: Path) -> tuple[subprocess.Popen[bytes], bool]:
+def _try_xvfb(
+    xvfb: str, number: int, log: Path, width: int, height: int
+) -> tuple[subprocess.Popen[bytes], bool]:
     """Start Xvfb on `number`; ready once its socket accepts a connection.
 
     Not `-displayfd`: Xvfb writes that fd again later in its life and dies if the pipe is
@@ -133,7 +138,7 @@ def _try_xvfb(xvfb: str, number: int, log: Path) -> tuple[subprocess.Popen[bytes
                 f":{number}",
                 "-screen",
                 "0",
-                f"{SCREEN_WIDTH}x{SCREEN_HEIGHT}x24",
+                f"{width}x{height}x24",
                 "-nolisten",
                 "tcp",
                 # Keep one server generation for the whole session, whoever disconnects.
@@ -174,12 +179,18 @@ def _wait_for_window_manager(display_name: str, openbox: subprocess.Popen[bytes]
         display.close()
 
 
-@pytest.fixture(scope="session")
-def x_display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XServer]:
-    """Xvfb on a free display number, managed by openbox; DISPLAY points at it meanwhile."""
+@contextlib.contextmanager
+def running_x_server(
+    home: Path, *, width: int = SCREEN_WIDTH, height: int = SCREEN_HEIGHT
+) -> Iterator[XServer]:
+    """Xvfb on a free display number, managed by openbox, stopped on exit.
+
+    Usable outside pytest (the benchmarks in bench/ use it); it does not touch `DISPLAY`.
+    `home` receives the Xvfb log and openbox's XDG directories. A missing program or a server
+    that does not start raises pytest's `Failed` with the reason, also outside pytest.
+    """
     require_program("openbox")
-    home = tmp_path_factory.mktemp("x-display")
-    xvfb, display_name = _start_xvfb(home / "xvfb.log")
+    xvfb, display_name = _start_xvfb(home / "xvfb.log", width, height)
     openbox: subprocess.Popen[bytes] | None = None
     try:
         environment = {
@@ -197,13 +208,22 @@ def x_display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XServer]:
             start_new_session=True,
         )
         _wait_for_window_manager(display_name, openbox)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("DISPLAY", display_name)
-            yield XServer(display_name, Rect(0, 0, SCREEN_WIDTH, SCREEN_HEIGHT))
+        yield XServer(display_name, Rect(0, 0, width, height))
     finally:
         if openbox is not None:
             _stop_process_group(openbox)
         _stop_process_group(xvfb)
+
+
+@pytest.fixture(scope="session")
+def x_display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XServer]:
+    """Xvfb on a free display number, managed by openbox; DISPLAY points at it meanwhile."""
+    with (
+        running_x_server(tmp_path_factory.mktemp("x-display")) as server,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setenv("DISPLAY", server.display)
+        yield server
 
 
 @dataclass(slots=True)

@@ -3,11 +3,13 @@
 `callsink` is where a softphone would play the caller; its monitor is the far end. `micsink`
 feeds `virtmic`, a source that stands for the agent's microphone. ALSA PCMs named
 `callreel_farend` and `callreel_mic` (in the server's own HOME/.asoundrc) let PortAudio open
-them by name. Children get the server through `PulseServer.env`.
+them by name. Children get the server through `PulseServer.env`. `running_pulse_server` starts the
+same server as a plain context manager, for the benchmarks in bench/.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -60,12 +62,16 @@ def _require(tool: str, package: str) -> None:
         pytest.fail(f"{tool} is missing: install the Debian package {package} (scripts/setup dev)")
 
 
-@pytest.fixture(scope="session")
-def pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
+@contextlib.contextmanager
+def running_pulse_server(root: Path) -> Iterator[PulseServer]:
+    """The private PulseAudio server under `root` (empty), stopped on exit.
+
+    Usable outside pytest (the benchmarks in bench/ use it). A missing program or a server
+    that does not start raises pytest's `Failed` with the reason, also outside pytest.
+    """
     for tool, package in (("pulseaudio", "pulseaudio"), ("paplay", "pulseaudio-utils"),
                           ("sox", "sox")):  # fmt: skip
         _require(tool, package)
-    root = tmp_path_factory.mktemp("pulse")
     home, runtime, state = root / "home", root / "run", root / "state"
     for directory in (home, runtime, state):
         directory.mkdir(mode=0o700)
@@ -102,3 +108,9 @@ def pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServ
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="session")
+def pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
+    with running_pulse_server(tmp_path_factory.mktemp("pulse")) as server:
+        yield server

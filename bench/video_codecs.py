@@ -1,18 +1,18 @@
 """Video codec candidates on a scripted business screen, as ratios to libx264 veryfast.
 
-    .venv/bin/python bench/codecs.py [--seconds 60] [--fps 5] [--segment-seconds 10]
+    .venv/bin/python bench/video_codecs.py [--seconds 60] [--fps 5] [--segment-seconds 10]
 
 Starts a private Xvfb (1280x720) with openbox and an xterm in which a script types a customer
-form character by character, prints order lines, scrolls and pauses. The screen is grabbed with
-mss at the frame rate and kept lossless in memory (yuv420p); every candidate then encodes the
-same frames the way the agent does (agent/capture/encoder.py): in memory, one self-contained
-container per segment, frames identical to the previous one skipped (variable frame rate, pts
-from the grab time). Per candidate: bytes and CPU seconds per recorded minute, and SSIM of the
-decoded luma against the grabs. Prints a Markdown table.
+form character by character, prints order lines, scrolls and pauses (bench/scripted_desktop.py).
+The screen is grabbed with mss at the frame rate and kept lossless in memory (yuv420p); every
+candidate then encodes the same frames the way the agent does (agent/capture/encoder.py): in
+memory, one self-contained container per segment, frames identical to the previous one skipped
+(variable frame rate, pts from the grab time). Per candidate: bytes and CPU seconds per
+recorded minute, and SSIM of the decoded luma against the grabs. Prints a Markdown table.
 
-SSIM: Y plane only, 8x8 uniform sliding windows, population (co)variances, C1 = (0.01*255)^2,
-C2 = (0.03*255)^2. "mean" weights each encoded frame by how long it stays on screen (skipped
-grabs keep showing it); "min" is the worst single encoded frame.
+SSIM (bench/ssim.py): Y plane only, 8x8 uniform sliding windows, population (co)variances,
+C1 = (0.01*255)^2, C2 = (0.03*255)^2. "mean" weights each encoded frame by how long it stays on
+screen (skipped grabs keep showing it); "min" is the worst single encoded frame.
 """
 
 from __future__ import annotations
@@ -23,13 +23,9 @@ import fractions
 import io
 import os
 import platform
-import random
-import shutil
-import socket
-import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,82 +33,10 @@ import av
 import av.logging
 import mss
 import numpy as np
-import numpy.typing as npt
+from scripted_desktop import HEIGHT, WIDTH, scripted_desktop
+from ssim import Plane, bgra_to_yuv420p, ssim
 
-WIDTH, HEIGHT = 1280, 720
 VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
-Plane = npt.NDArray[np.uint8]
-
-# Runs inside the xterm. A fixed seed keeps the typing rhythm the same from run to run, so two
-# runs differ only by grab timing. One customer (form, order lines, scrolling history, pauses)
-# takes about a minute. Rows are laid out for a 208x51 terminal.
-SCREEN_SCRIPT = r"""
-import random, sys, time
-rng = random.Random(4711)
-deadline = time.monotonic() + float(sys.argv[1])
-out = sys.stdout
-def put(text):
-    out.write(text)
-    out.flush()
-def at(row, col, text=""):
-    put(f"\x1b[{row};{col}H{text}")
-def idle(seconds):
-    time.sleep(min(seconds, max(0.0, deadline - time.monotonic())))
-FIELDS = ["Customer name", "Account number", "Phone", "E-mail", "Street", "Postcode / City",
-          "Reason for call", "Notes"]
-CUSTOMERS = [
-    ["Margarethe Vandenberghe", "ACC-2024-0081734", "+32 2 555 01 87",
-     "m.vandenberghe@example.be", "Rue de la Loi 155", "1040 Etterbeek",
-     "Invoice 88213 charged twice", "Refund second charge, confirm by e-mail"],
-    ["Jonathan O'Sullivan", "ACC-2023-1177420", "+353 1 555 0199",
-     "jon.osullivan@example.ie", "14 Harcourt Street", "D02 Dublin 2",
-     "Change delivery address", "Next order to office, weekdays only"],
-]
-PRODUCTS = ["Desk lamp, LED, matte black", "Office chair, mesh, adjustable arms",
-            "Monitor arm, dual, clamp", "Printer paper A4 80g (5 x 500)",
-            "Headset, USB-C, noise cancelling", "Whiteboard markers (12)",
-            "Laptop stand, aluminium", "Cable tray, under-desk, 120 cm"]
-def form(customer):
-    put("\x1b[2J\x1b[H\x1b[7m" + " ORDER DESK  |  New contact  |  Agent 4711  |  Queue: Billing"
-        .ljust(206) + "\x1b[0m")
-    at(3, 3, "+" + "-" * 100 + "+")
-    for index, label in enumerate(FIELDS):
-        at(5 + 2 * index, 5, f"{label:>16}: " + "_" * 60)
-    at(21, 3, "+" + "-" * 100 + "+")
-    at(3, 110, "History: 14 orders, 2 open tickets, last contact 2024-11-02")
-    idle(2.0)
-    for index, value in enumerate(customer):
-        at(5 + 2 * index, 23)
-        for char in value:
-            put(char)
-            idle(rng.uniform(0.06, 0.22))
-        idle(rng.uniform(0.5, 1.5))
-    idle(5.0)
-def orders(count, start_row):
-    at(start_row, 3, f"{'Line':>4}  {'SKU':<10}  {'Description':<40} {'Qty':>4} "
-       f"{'Unit':>9} {'Total':>10}  Status")
-    for line in range(1, count + 1):
-        quantity = rng.randint(1, 12)
-        unit = rng.randint(199, 24999) / 100
-        at(start_row + line, 3, f"{line:>4}  SKU-{rng.randint(10000, 99999)}  "
-           f"{rng.choice(PRODUCTS):<40} {quantity:>4} {unit:>9.2f} {quantity * unit:>10.2f}  "
-           f"{rng.choice(['shipped', 'open', 'back-order', 'invoiced'])}")
-    idle(6.0)
-def scroll(count):
-    at(51, 1)
-    for line in range(count):
-        put(f"\n  2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}  "
-            f"order {rng.randint(100000, 999999)}  {rng.choice(PRODUCTS):<40} "
-            f"{rng.randint(1, 999):>6}.{rng.randint(0, 99):02d} EUR  ticket {line}")
-        idle(0.25)
-    idle(6.0)
-while time.monotonic() < deadline:
-    for customer in CUSTOMERS:
-        form(customer)
-        orders(24, 23)
-        scroll(30)
-time.sleep(3600)
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,115 +137,7 @@ class OptionRejectedError(RuntimeError):
     pass
 
 
-# --- The scripted desktop -------------------------------------------------------------------
-
-
-def free_display_number() -> int:
-    for _ in range(200):
-        number = random.randint(200, 999)
-        if not (
-            Path(f"/tmp/.X11-unix/X{number}").exists()  # noqa: S108 - X11's fixed socket dir
-            or Path(f"/tmp/.X{number}-lock").exists()  # noqa: S108 - X11's fixed lock path
-        ):
-            return number
-    raise RuntimeError("no free X display number between 200 and 999")
-
-
-def wait_for_x_socket(number: int, server: subprocess.Popen[bytes], timeout: float) -> None:
-    # A plain connect, not -displayfd: it proves the server accepts clients, which is what the
-    # window manager and mss need next.
-    path = f"/tmp/.X11-unix/X{number}"  # noqa: S108 - X11's fixed socket dir
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"Xvfb :{number} exited with status {server.returncode}")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            try:
-                probe.connect(path)
-            except OSError:
-                time.sleep(0.05)
-                continue
-            return
-    raise RuntimeError(f"Xvfb :{number} did not accept connections within {timeout} s")
-
-
-def executable(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} not found; install the Debian package that provides it")
-    return found
-
-
-@contextlib.contextmanager
-def scripted_desktop(script_seconds: float) -> Iterator[str]:
-    """Yield the X display name of a private desktop showing the scripted xterm."""
-    processes: list[subprocess.Popen[bytes]] = []
-    number = free_display_number()
-    display = f":{number}"
-    env = {**os.environ, "DISPLAY": display}
-    try:
-        server = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
-            [
-                executable("Xvfb"),
-                display,
-                "-screen",
-                "0",
-                f"{WIDTH}x{HEIGHT}x24",
-                "-nolisten",
-                "tcp",
-                "-noreset",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        processes.append(server)
-        wait_for_x_socket(number, server, timeout=10.0)
-        processes.append(
-            subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
-                [executable("openbox"), "--sm-disable"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        time.sleep(0.5)  # let openbox manage the screen before the xterm maps, so it is framed
-        processes.append(
-            subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
-                [
-                    executable("xterm"),
-                    "-geometry",
-                    "208x51+0+0",
-                    "-fn",
-                    "fixed",
-                    "-title",
-                    "Order desk",
-                    "-e",
-                    sys.executable,
-                    "-c",
-                    SCREEN_SCRIPT,
-                    str(script_seconds),
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        subprocess.run(  # noqa: S603 - fixed argument list, no shell
-            [executable("xdotool"), "search", "--sync", "--onlyvisible", "--name", "Order desk"],
-            env=env,
-            check=True,
-            timeout=15,
-            stdout=subprocess.DEVNULL,
-        )
-        yield display
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+# --- Grabbing ---------------------------------------------------------------------------
 
 
 def grab(display: str, seconds: float, fps: float) -> Recording:
@@ -337,8 +153,7 @@ def grab(display: str, seconds: float, fps: float) -> Recording:
             raw = bytes(shot.raw)
             if raw != previous:
                 bgra = np.frombuffer(raw, dtype=np.uint8).reshape(HEIGHT, WIDTH, 4)
-                yuv = av.VideoFrame.from_ndarray(bgra, format="bgra").reformat(format="yuv420p")
-                recording.frames.append(np.asarray(yuv.to_ndarray(), dtype=np.uint8))
+                recording.frames.append(bgra_to_yuv420p(bgra))
                 previous = raw
             recording.slot_frame.append(len(recording.frames) - 1)
             recording.slot_time.append(taken_at)
@@ -387,34 +202,6 @@ def encode_segment(
             encoded.append(slot)
         output.mux(stream.encode(None))
     return buffer.getvalue(), encoded
-
-
-def box_mean(values: npt.NDArray[np.float64], size: int) -> npt.NDArray[np.float64]:
-    """Mean over every size x size window (valid positions only), via an integral image."""
-    integral = np.zeros((values.shape[0] + 1, values.shape[1] + 1))
-    integral[1:, 1:] = values.cumsum(axis=0).cumsum(axis=1)
-    sums = (
-        integral[size:, size:]
-        - integral[:-size, size:]
-        - integral[size:, :-size]
-        + integral[:-size, :-size]
-    )
-    return sums / (size * size)
-
-
-def ssim(reference: Plane, decoded: Plane, window: int = 8) -> float:
-    c1 = (0.01 * 255) ** 2
-    c2 = (0.03 * 255) ** 2
-    x = reference.astype(np.float64)
-    y = decoded.astype(np.float64)
-    mean_x, mean_y = box_mean(x, window), box_mean(y, window)
-    variance_x = box_mean(x * x, window) - mean_x * mean_x
-    variance_y = box_mean(y * y, window) - mean_y * mean_y
-    covariance = box_mean(x * y, window) - mean_x * mean_y
-    index_map = ((2 * mean_x * mean_y + c1) * (2 * covariance + c2)) / (
-        (mean_x * mean_x + mean_y * mean_y + c1) * (variance_x + variance_y + c2)
-    )
-    return float(index_map.mean())
 
 
 def decoded_luma(data: bytes) -> list[Plane]:
@@ -519,9 +306,12 @@ def main() -> None:
     # SVT-AV1 prints its configuration banner on every encoder open; warnings and errors stay.
     os.environ.setdefault("SVT_LOG", "2")
 
-    with scripted_desktop(script_seconds=args.seconds + 30) as display:
+    with (
+        tempfile.TemporaryDirectory(prefix="callreel-bench-codecs-") as home,
+        scripted_desktop(Path(home), script_seconds=args.seconds + 30, fullscreen=False) as desk,
+    ):
         time.sleep(1.0)  # the script's first screen is drawn
-        recording = grab(display, args.seconds, args.fps)
+        recording = grab(desk.display, args.seconds, args.fps)
 
     minutes = recording.seconds / 60
     results: list[Result] = []
