@@ -65,6 +65,7 @@ import av
 import mss
 import numpy as np
 import numpy.typing as npt
+from machine import cpu_model
 from scripted_desktop import HEIGHT, REPO_ROOT, WIDTH, WINDOW_TITLE, scripted_desktop
 from ssim import Plane, bgra_luma, ssim
 
@@ -598,14 +599,6 @@ def collect(session: Session, codecs: Sequence[str], identity: Path) -> tuple[li
 
 
 # --- Report ----------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def ffmpeg_version() -> str:

@@ -18,7 +18,6 @@ screen (skipped grabs keep showing it); "min" is the worst single encoded frame.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fractions
 import io
 import os
@@ -33,6 +32,7 @@ import av
 import av.logging
 import mss
 import numpy as np
+from machine import cpu_model
 from scripted_desktop import HEIGHT, WIDTH, scripted_desktop
 from ssim import Plane, bgra_to_yuv420p, ssim
 
@@ -262,14 +262,6 @@ def measure(candidate: Candidate, recording: Recording, segment_seconds: float) 
 
 
 # --- Report ----------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def table(results: list[Result], rejected: list[tuple[Candidate, str]], minutes: float) -> str:
