@@ -69,6 +69,7 @@ from machine import cpu_model
 from scripted_desktop import HEIGHT, REPO_ROOT, WIDTH, WINDOW_TITLE, scripted_desktop
 from ssim import Plane, bgra_luma, ssim
 
+from tests.processes import stop_processes
 from tests.pulse import running_pulse_server
 
 BIN = Path(sys.executable).parent
@@ -478,17 +479,6 @@ class Session:
     ffmpeg_output: Path
     grabber: ReferenceGrabber
     context: dict[str, str]
-
-
-def stop_processes(processes: Sequence[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_for_recorders(children: Sequence[Child], grabber: ReferenceGrabber) -> None:

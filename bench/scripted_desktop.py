@@ -34,6 +34,7 @@ if str(REPO_ROOT) not in sys.path:
 from Xlib.display import Display  # noqa: E402 - after the sys.path set-up above
 
 from tests.desktop import running_x_server, wait_for  # noqa: E402 - as above
+from tests.processes import stop_processes  # noqa: E402 - as above
 
 WIDTH, HEIGHT = 1280, 720
 WINDOW_TITLE = "Order desk"
@@ -170,9 +171,4 @@ def scripted_desktop(
                 )
             yield ScriptedDesktop(server.display, window_id)
         finally:
-            terminal.terminate()
-            try:
-                terminal.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                terminal.kill()
-                terminal.wait()
+            stop_processes([terminal], timeout=5)

@@ -4,10 +4,11 @@ Usage: python -m tests.pipeline_child --window TITLE --recipient FILE --spool DI
        --stop-at S [--pause-at S --resume-at S] [--width W --height H --fps F
        --segment-seconds S]
 
-Opens the audio early (as during the notice), starts, pauses and resumes at the given seconds
-of recording time, stops, and prints one JSON line: the recording id, the recording time at
-which stop() was called, how long stop() took (wall seconds) and the summary. Runs in its own
-process because PortAudio reads the PulseAudio environment once, when it is first loaded.
+Opens the audio early (as during the notice, and as `callreel-agent record` does), starts,
+pauses and resumes at the given seconds of recording time, stops, and prints one JSON line:
+the recording id, the recording time at which stop() was called, how long stop() took (wall
+seconds) and the summary. Runs in its own process because PortAudio reads the PulseAudio
+environment once, when it is first loaded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from agent.capture.pipeline import CapturePipeline
 from agent.capture.window import WindowMatch, create_locator
 from agent.crypto.keys import VaultRecipient
 from agent.crypto.seal import RecordingSealer
+from agent.record_command import AUDIO_SETTLE_SECONDS
 from agent.spool import Spool
 
 
@@ -57,7 +59,7 @@ def main(argv: list[str]) -> int:
             fps=args.fps,
         )
         pipeline.prepare()
-        time.sleep(1.5)
+        time.sleep(AUDIO_SETTLE_SECONDS)
         pipeline.start()
         print("started", flush=True)
         for at, action in ((args.pause_at, pipeline.pause), (args.resume_at, pipeline.resume)):

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import stop_processes
+
 ASOUNDRC = """
 pcm.callreel_mic {
     type pulse
@@ -102,12 +104,7 @@ def running_pulse_server(root: Path) -> Iterator[PulseServer]:
     try:
         yield PulseServer(root, env)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_processes([server])
 
 
 @pytest.fixture(scope="session")

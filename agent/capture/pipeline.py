@@ -39,12 +39,16 @@ class RecordingSummary:
     frames_dropped: int = 0
     frames_left_out: int = 0
     """Grabs after the audio's end, at the hang-up (see Segmenter.finish)."""
-    blank_frames: int = 0
     blank_reasons: collections.Counter[str] = field(default_factory=collections.Counter)
+    """Black frames stored, by why (window minimised, moved during the grab...)."""
     pauses: list[tuple[float, float]] = field(default_factory=list)
     error: str | None = None
     stop_phases: dict[str, float] = field(default_factory=dict)
     """Seconds each part of stop() took (the on-hook to flushed budget is 200 ms)."""
+
+    @property
+    def blank_frames(self) -> int:
+        return sum(self.blank_reasons.values())
 
 
 class CapturePipeline:
@@ -145,7 +149,6 @@ class CapturePipeline:
                 if self._is_paused_at(at):
                     pixels = np.zeros_like(pixels)
                 if frame.blank_reason is not None:
-                    self.summary.blank_frames += 1
                     self.summary.blank_reasons[frame.blank_reason] += 1
                 self.summary.frames_grabbed += 1
                 try:
@@ -198,7 +201,7 @@ class CapturePipeline:
             last = round((min(end, until) - at) * rate)
             samples[first:last] = 0
         segmenter.add_audio(samples, at)
-        return at + len(samples) / rate
+        return until
 
     def _pauses_overlapping(self, start: float, end: float) -> list[tuple[float, float]]:
         with self._lock:
