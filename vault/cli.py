@@ -12,7 +12,9 @@ from agent.atomic import atomic_output
 from agent.crypto.format import SegmentError
 from agent.crypto.keys import KeyFileError, VaultIdentity, write_key_pair
 from agent.crypto.unseal import open_segment_stream
+from vault.admin_commands import add_admin_parsers, run_admin
 from vault.assemble_command import add_assemble_parser, run_assemble
+from vault.remote_commands import add_remote_parsers, run_remote
 
 PROG = "callreel-vault"
 
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     unseal.add_argument("input", type=Path, metavar="IN")
     unseal.add_argument("output", type=Path, metavar="OUT")
     add_assemble_parser(commands)
+    add_admin_parsers(commands)
+    add_remote_parsers(commands)
     return parser
 
 
@@ -94,7 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         return _keygen(args)
     if args.command == "assemble":
         return run_assemble(args)
-    return _unseal(args)
+    if args.command == "unseal":
+        return _unseal(args)
+    for runner in (run_admin, run_remote):
+        result = runner(args)
+        if result is not None:
+            return result
+    raise AssertionError(f"unhandled command {args.command}")
 
 
 if __name__ == "__main__":

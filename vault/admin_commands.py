@@ -1,0 +1,177 @@
+"""`callreel-vault` commands that run on the vault machine against its data directory: serve,
+user add, token create, enroll-token, audit verify, retention run."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from vault import accounts, audit_log, devices, retention
+from vault.db import DatabaseError, open_database, utc_now
+from vault.errors import VaultError
+from vault.segment_store import SegmentStoreError
+from vault.server import locations, open_vault, serve
+
+SYSTEM_ACTOR = "system:retention"
+
+
+def _add_location_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="vault data directory (identity, certificate, default storage)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="metadata database (default sqlite:///DIR/vault.db;"
+        " or postgresql://USER@HOST:PORT/DB)",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="segment storage (default DIR/segments; or s3://BUCKET/PREFIX with"
+        " AWS_* credentials and AWS_ENDPOINT_URL in the environment)",
+    )
+
+
+def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve_parser = commands.add_parser("serve", help="run the vault over HTTPS")
+    _add_location_options(serve_parser)
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8443)
+    serve_parser.add_argument(
+        "--hostname",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="extra name for the generated certificate (repeatable)",
+    )
+
+    user = commands.add_parser("user", help="manage people").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    add = user.add_parser("add", help="add a user with roles")
+    _add_location_options(add)
+    add.add_argument("username")
+    add.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        help="agent, trainer, reviewer, authoriser, administrator or auditor (repeatable)",
+    )
+    add.add_argument("--team")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (else prompt on a terminal; agents need none)",
+    )
+
+    token = commands.add_parser("token", help="command-line tokens").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION"
+    )
+    create = token.add_parser("create", help="print a new command-line token for a user")
+    _add_location_options(create)
+    create.add_argument("username")
+    create.add_argument("--days", type=int, default=90)
+
+    enrol = commands.add_parser("enroll-token", help="print a one-time agent enrolment token")
+    _add_location_options(enrol)
+    enrol.add_argument("--agent", required=True, help="the agent user the machine records")
+
+    audit = commands.add_parser("audit", help="the access log").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    verify = audit.add_parser("verify", help="check the hash chain of the access log")
+    verify.add_argument("--db", metavar="URL")
+    verify.add_argument("--data", type=Path, metavar="DIR")
+    verify.add_argument(
+        "--expect-head",
+        metavar="HASH",
+        help="the last record hash you noted earlier: detects records cut off",
+    )
+
+    retention_parser = commands.add_parser("retention", help="retention").add_subparsers(
+        dest="retention_command", required=True, metavar="ACTION"
+    )
+    run = retention_parser.add_parser("run", help="crypto-shred recordings past their delete date")
+    _add_location_options(run)
+
+
+def _fail(message: str) -> int:
+    print(f"callreel-vault: {message}", file=sys.stderr)
+    return 1
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"password for {args.username} (empty for none): ")
+        if first and first != getpass.getpass("again: "):
+            raise VaultError("the two passwords differ")
+        return first or None
+    return None
+
+
+def run_admin(args: argparse.Namespace) -> int | None:
+    """Run the command if it is one of these; None otherwise."""
+    try:
+        return _dispatch(args)
+    except (VaultError, DatabaseError, SegmentStoreError) as exc:
+        return _fail(str(exc))
+
+
+def _dispatch(args: argparse.Namespace) -> int | None:
+    command = args.command
+    if command == "serve":
+        serve(
+            locations(args.data, args.db, args.store), args.host, args.port, hostnames=args.hostname
+        )
+        return 0
+    if command == "audit":
+        if args.db is None and args.data is None:
+            return _fail("give --data DIR or --db URL")
+        url = args.db or locations(args.data).db_url
+        count, broken = audit_log.verify(open_database(url), args.expect_head)
+        if broken is not None:
+            return _fail(f"{broken.describe()} ({count} records read)")
+        with open_database(url).connect() as connection:
+            records = audit_log.read_records(connection)
+        head = records[-1].record_hash if records else "(empty log)"
+        print(f"access log intact: {count} records, head {head}")
+        return 0
+    where = locations(args.data, args.db, args.store)
+    if command == "user":
+        engine = open_database(where.db_url)
+        roles = accounts.parse_roles(",".join(args.role))
+        accounts.add_user(
+            engine, args.username, roles, now=utc_now(), password=_password(args), team=args.team
+        )
+        print(f"user {args.username} added with roles {', '.join(sorted(roles))}")
+        return 0
+    if command == "token":
+        engine = open_database(where.db_url)
+        token = accounts.issue_token(
+            engine, args.username, now=utc_now(), label="cli", lifetime=timedelta(days=args.days)
+        )
+        print(token)
+        return 0
+    if command == "enroll-token":
+        engine = open_database(where.db_url)
+        print(devices.issue_enrol_token(engine, args.agent, by="vault-operator", now=utc_now()))
+        return 0
+    if command == "retention":
+        report = retention.run(open_vault(where), actor=SYSTEM_ACTOR)
+        print(
+            f"retention: {len(report.shredded)} recordings crypto-shredded,"
+            f" {len(report.held)} kept under legal hold,"
+            f" {report.segments_left} segments still under Object Lock"
+        )
+        return 0
+    return None

@@ -1,0 +1,98 @@
+"""Routes for enrolled agent machines: enrolment, their sessions, uploads, heartbeats, and
+who accessed the agent's own recordings."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from vault import access, devices, ingest, sessions
+from vault.api.auth import Context, CurrentDevice, UploadingDevice
+from vault.api.schemas import Enrolment, Heartbeat, RecordingEnd, RecordingRegistration
+
+router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
+
+SHA256 = Annotated[str, Path(pattern="^[0-9a-f]{64}$", description="SHA-256 of the body, hex")]
+
+_SEGMENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post("/enrol", status_code=201)
+def enrol(body: Enrolment, ctx: Context) -> dict[str, str]:
+    """Exchange a one-time enrolment token for a device identity (unsigned: the token is the
+    credential)."""
+    device = devices.enrol(ctx.engine, body.token, body.public_key, body.hostname, now=ctx.clock())
+    return {
+        "device_id": str(device.id),
+        "agent": device.agent_username,
+        "vault_recipient": ctx.identity.recipient.to_text().strip(),
+    }
+
+
+@router.get("/sessions")
+def my_sessions(device: CurrentDevice, ctx: Context) -> list[dict[str, object]]:
+    """The active training sessions that apply to this machine's agent."""
+    return sessions.for_device(ctx.engine, device, now=ctx.clock())
+
+
+@router.post("/recordings")
+def register_recording(
+    body: RecordingRegistration, device: CurrentDevice, ctx: Context, response: Response
+) -> dict[str, str]:
+    """Count a new recording against its session's quota (refused with 403 when used up)."""
+    created = ingest.register_recording(
+        ctx, device, body.recording_id, body.session_id, body.started_at
+    )
+    response.status_code = 201 if created else 200
+    return {"recording_id": str(body.recording_id), "status": "registered"}
+
+
+@router.post("/recordings/{recording_id}/end")
+def end_recording(
+    recording_id: uuid.UUID, body: RecordingEnd, device: CurrentDevice, ctx: Context
+) -> dict[str, str]:
+    ingest.end_recording(ctx, device, recording_id, body.state)
+    return {"recording_id": str(recording_id), "state": body.state}
+
+
+@router.put("/segments/{sha256}", openapi_extra=_SEGMENT_BODY)
+async def upload_segment(
+    sha256: SHA256, request: Request, device: UploadingDevice, ctx: Context, response: Response
+) -> dict[str, object]:
+    """Store one sealed segment, named by the SHA-256 of its bytes. 201 when stored, 200 when
+    it already was (a retry), 409 when different bytes hold that place in the recording."""
+    body = await request.body()
+    stored = await run_in_threadpool(ingest.store_segment, ctx, device, sha256, body)
+    response.status_code = 201 if stored.created else 200
+    return {
+        "recording_id": str(stored.recording_id),
+        "segment_index": stored.segment_index,
+        "sha256": stored.sha256,
+    }
+
+
+@router.post("/heartbeat")
+def heartbeat(body: Heartbeat, device: CurrentDevice, ctx: Context) -> dict[str, str]:
+    devices.record_heartbeat(
+        ctx.engine,
+        device,
+        agent_version=body.agent_version,
+        backlog_segments=body.backlog_segments,
+        backlog_bytes=body.backlog_bytes,
+        now=ctx.clock(),
+    )
+    return {"status": "ok"}
+
+
+@router.get("/access-history")
+def access_history(device: CurrentDevice, ctx: Context) -> list[dict[str, object]]:
+    """Who accessed this agent's recordings, for the tray's "my recordings" view."""
+    return access.access_history(ctx, device.agent_user_id)

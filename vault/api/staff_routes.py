@@ -1,0 +1,327 @@
+"""Routes for people: sign-in, training sessions, recordings, releases, retention, the access
+log, subject access, users and devices. Every route checks the role table (vault.roles)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+
+from vault import (
+    access,
+    accounts,
+    audit_log,
+    devices,
+    releases,
+    retention,
+    sessions,
+    subject_access,
+)
+from vault.access import Media
+from vault.api.auth import SESSION_COOKIE, Context, CurrentActor
+from vault.api.ranges import RangeNotSatisfiable, parse_range
+from vault.api.schemas import (
+    Access,
+    EnrolTokenRequest,
+    Login,
+    NewSession,
+    NewUser,
+    Reason,
+    ReleaseRequest,
+)
+from vault.playback import PlaybackTickets
+from vault.purposes import Purpose
+from vault.roles import Permission
+from vault.sessions import SessionRequest
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post("/login", tags=["people"])
+def login(body: Login, ctx: Context, response: Response) -> dict[str, str]:
+    """Sign in with a password; the token comes back as a cookie for the console and in the
+    body for scripts."""
+    token = accounts.login(ctx.engine, body.username, body.password, now=ctx.clock())
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        secure=True,
+        samesite="strict",
+        max_age=int(accounts.CONSOLE_TOKEN_LIFETIME.total_seconds()),
+    )
+    return {"token": token}
+
+
+@router.get("/me", tags=["people"])
+def me(actor: CurrentActor) -> dict[str, object]:
+    return {"username": actor.username, "roles": sorted(actor.roles), "team": actor.team}
+
+
+@router.get("/me/access-history", tags=["people"])
+def my_access_history(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
+    """Who accessed my own recordings (agents, R14)."""
+    actor.require(Permission.OWN_ACCESS_VIEW)
+    return access.access_history(ctx, actor.user_id)
+
+
+@router.post("/users", status_code=201, tags=["people"])
+def add_user(body: NewUser, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+    actor.require(Permission.USER_MANAGE)
+    roles = accounts.parse_roles(",".join(body.roles))
+    accounts.add_user(
+        ctx.engine, body.username, roles, now=ctx.clock(), password=body.password, team=body.team
+    )
+    audit_log.append(
+        ctx.engine,
+        at=ctx.clock(),
+        actor=actor.username,
+        action="user-add",
+        subject=body.username,
+        details={"roles": ",".join(sorted(roles))},
+    )
+    return {"username": body.username}
+
+
+@router.post("/enrol-tokens", status_code=201, tags=["devices"])
+def new_enrol_token(body: EnrolTokenRequest, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+    actor.require(Permission.DEVICE_MANAGE)
+    token = devices.issue_enrol_token(ctx.engine, body.agent, by=actor.username, now=ctx.clock())
+    return {"token": token, "agent": body.agent}
+
+
+@router.get("/devices", tags=["devices"])
+def device_health(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
+    """Every enrolled machine with its last heartbeat, version and backlog (R23)."""
+    actor.require(Permission.HEALTH_VIEW)
+    return devices.health(ctx.engine, now=ctx.clock())
+
+
+@router.post("/devices/{device_id}/revoke", tags=["devices"])
+def revoke_device(device_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+    actor.require(Permission.DEVICE_MANAGE)
+    devices.revoke(ctx.engine, device_id, now=ctx.clock())
+    audit_log.append(
+        ctx.engine,
+        at=ctx.clock(),
+        actor=actor.username,
+        action="device-revoke",
+        subject=str(device_id),
+    )
+    return {"device_id": str(device_id), "status": "revoked"}
+
+
+@router.post("/sessions", status_code=201, tags=["sessions"])
+def start_session(body: NewSession, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+    request = SessionRequest(
+        purpose=body.purpose,
+        calls=body.calls,
+        expires_at=body.expires_at,
+        notice_text=body.notice_text,
+        agent=body.agent,
+        team=body.team,
+    )
+    session_id = sessions.start(ctx.engine, actor, request, now=ctx.clock())
+    return {"session_id": str(session_id)}
+
+
+@router.get("/sessions", tags=["sessions"])
+def list_sessions(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
+    return sessions.list_sessions(ctx.engine, actor, now=ctx.clock())
+
+
+@router.post("/sessions/{session_id}/end", tags=["sessions"])
+def end_session(session_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+    sessions.end(ctx.engine, actor, session_id, now=ctx.clock())
+    return {"session_id": str(session_id), "status": "ended"}
+
+
+@router.get("/recordings", tags=["recordings"])
+def list_recordings(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
+    return access.list_recordings(ctx, actor)
+
+
+def _media_response(media: Media, range_header: str | None, *, attachment: bool) -> Response:
+    size = len(media.data)
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store"}
+    if attachment:
+        headers["Content-Disposition"] = (
+            f'attachment; filename="{media.recording_id}.{media.extension}"'
+        )
+    try:
+        wanted = parse_range(range_header, size)
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    if wanted is None:
+        return Response(media.data, media_type=media.content_type, headers=headers)
+    first, last = wanted
+    headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    return Response(
+        media.data[first : last + 1],
+        status_code=206,
+        media_type=media.content_type,
+        headers=headers,
+    )
+
+
+def _tickets(request: Request) -> PlaybackTickets:
+    tickets: PlaybackTickets = request.app.state.playback_tickets
+    return tickets
+
+
+@router.post("/recordings/{recording_id}/playback", status_code=201, tags=["recordings"])
+def start_playback(
+    recording_id: uuid.UUID, body: Access, actor: CurrentActor, ctx: Context, request: Request
+) -> dict[str, str]:
+    """Log a playback with its purpose, then give a ticket URL for the <video> element."""
+    media = access.open_recording(
+        ctx,
+        actor,
+        recording_id,
+        body.purpose,
+        action="playback",
+        permission=Permission.RECORDING_PLAY,
+    )
+    ticket = _tickets(request).issue(actor.user_id, media, now=ctx.clock())
+    return {"url": f"/api/v1/playback/{ticket}", "content_type": media.content_type}
+
+
+@router.get("/playback/{ticket}", tags=["recordings"])
+def playback_media(
+    ticket: Annotated[str, Path(max_length=64)],
+    actor: CurrentActor,
+    ctx: Context,
+    request: Request,
+    range_header: Annotated[str | None, Header(alias="range")] = None,
+) -> Response:
+    media = _tickets(request).media(ticket, actor.user_id, now=ctx.clock())
+    return _media_response(media, range_header, attachment=False)
+
+
+@router.get("/recordings/{recording_id}/download", tags=["recordings"])
+def download(
+    recording_id: uuid.UUID,
+    purpose: Purpose,
+    actor: CurrentActor,
+    ctx: Context,
+) -> Response:
+    media = access.open_recording(
+        ctx,
+        actor,
+        recording_id,
+        purpose,
+        action="download",
+        permission=Permission.RECORDING_DOWNLOAD,
+    )
+    return _media_response(media, None, attachment=True)
+
+
+@router.put("/recordings/{recording_id}/hold", tags=["retention"])
+def set_hold(
+    recording_id: uuid.UUID, body: Reason, actor: CurrentActor, ctx: Context
+) -> dict[str, str]:
+    retention.set_hold(ctx, actor, recording_id, body.reason)
+    return {"recording_id": str(recording_id), "legal_hold": body.reason}
+
+
+@router.delete("/recordings/{recording_id}/hold", tags=["retention"])
+def clear_hold(recording_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+    retention.clear_hold(ctx, actor, recording_id)
+    return {"recording_id": str(recording_id), "legal_hold": ""}
+
+
+@router.post("/recordings/{recording_id}/delete", tags=["retention"])
+def delete_recording(
+    recording_id: uuid.UUID, body: Reason, actor: CurrentActor, ctx: Context
+) -> dict[str, object]:
+    """Destroy the recording's key now (crypto-shredding) and delete what segments the
+    store's Object Lock already allows."""
+    left = retention.delete_recording(ctx, actor, recording_id, body.reason)
+    return {"recording_id": str(recording_id), "state": "shredded", "segments_locked": left}
+
+
+@router.post("/retention/run", tags=["retention"])
+def run_retention(actor: CurrentActor, ctx: Context) -> dict[str, object]:
+    actor.require(Permission.RETENTION_RUN)
+    report = retention.run(ctx, actor=actor.username)
+    return {
+        "shredded": report.shredded,
+        "held": report.held,
+        "segments_locked": report.segments_left,
+    }
+
+
+@router.post("/recordings/{recording_id}/releases", status_code=201, tags=["releases"])
+def request_release(
+    recording_id: uuid.UUID, body: ReleaseRequest, actor: CurrentActor, ctx: Context
+) -> dict[str, str]:
+    release_id = releases.request(
+        ctx,
+        actor,
+        recording_id,
+        purpose=body.purpose,
+        recipient=body.recipient,
+        reason=body.reason,
+    )
+    return {"release_id": str(release_id), "status": "requested"}
+
+
+@router.post("/releases/{release_id}/authorise", tags=["releases"])
+def authorise_release(release_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+    releases.authorise(ctx, actor, release_id)
+    return {"release_id": str(release_id), "status": "authorised"}
+
+
+@router.get("/releases", tags=["releases"])
+def release_log(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
+    return releases.release_log(ctx, actor)
+
+
+@router.get("/releases/{release_id}/export", tags=["releases"])
+def export_release(release_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> Response:
+    return _media_response(releases.export(ctx, actor, release_id), None, attachment=True)
+
+
+@router.get("/audit", tags=["audit"])
+def read_audit(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
+    actor.require(Permission.AUDIT_READ)
+    with ctx.engine.connect() as connection:
+        records = audit_log.read_records(connection)
+    return [
+        {
+            "sequence": r.sequence,
+            "at": r.at,
+            "actor": r.actor,
+            "action": r.action,
+            "subject": r.subject,
+            "details": dict(r.details),
+            "record_hash": r.record_hash,
+        }
+        for r in records
+    ]
+
+
+@router.get("/audit/verify", tags=["audit"])
+def verify_audit(
+    actor: CurrentActor,
+    ctx: Context,
+    expected_head: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+) -> dict[str, object]:
+    actor.require(Permission.AUDIT_READ)
+    count, broken = audit_log.verify(ctx.engine, expected_head)
+    return {
+        "records": count,
+        "intact": broken is None,
+        "problem": None if broken is None else broken.describe(),
+    }
+
+
+@router.get("/agents/{username}/subject-access", tags=["people"])
+def subject_access_export(username: str, actor: CurrentActor, ctx: Context) -> Response:
+    archive = subject_access.export_agent(ctx, actor, username)
+    return Response(
+        archive,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="subject-access-{username}.zip"'},
+    )

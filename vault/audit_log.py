@@ -1,0 +1,109 @@
+"""The access log in the database: hash-chained records (vault.audit_chain), appended in
+their own committed transaction so that callers can release data only after the record is
+durable (DESIGN invariant 6)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from vault.audit_chain import AuditRecord, ChainBreak, append_record, verify_chain
+from vault.db import audit_log
+from vault.errors import Unavailable
+
+_APPEND_ATTEMPTS = 20
+_local_writer = threading.Lock()
+
+
+def _row_to_record(row: sa.Row[tuple[object, ...]]) -> AuditRecord:
+    try:
+        parsed = json.loads(str(row.details))
+        details = {str(k): str(v) for k, v in parsed.items()}
+    except (ValueError, AttributeError):
+        # An edited row that is not even JSON still has to show up as a content break.
+        details = {"unreadable": str(row.details)}
+    return AuditRecord(
+        sequence=int(row.sequence),
+        at=str(row.at),
+        actor=str(row.actor),
+        action=str(row.action),
+        subject=str(row.subject),
+        details=details,
+        previous_hash=str(row.previous_hash),
+        record_hash=str(row.record_hash),
+    )
+
+
+def _last_record(connection: Connection) -> AuditRecord | None:
+    row = connection.execute(
+        sa.select(audit_log).order_by(audit_log.c.sequence.desc()).limit(1)
+    ).first()
+    return None if row is None else _row_to_record(row)
+
+
+def append(
+    engine: Engine,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    details: Mapping[str, str] | None = None,
+) -> AuditRecord:
+    """Write one record and commit it; Unavailable if it cannot be written (then the caller
+    must refuse the access it was about to grant)."""
+    # Two writers that read the same head both try the same sequence number, the primary
+    # key: one wins, the other reads the new head and tries again. The chain cannot fork.
+    with _local_writer:
+        for _ in range(_APPEND_ATTEMPTS):
+            try:
+                with engine.begin() as connection:
+                    record = append_record(
+                        _last_record(connection),
+                        at=at.isoformat(),
+                        actor=actor,
+                        action=action,
+                        subject=subject,
+                        details=details,
+                    )
+                    connection.execute(
+                        audit_log.insert().values(
+                            sequence=record.sequence,
+                            at=record.at,
+                            actor=record.actor,
+                            action=record.action,
+                            subject=record.subject,
+                            details=json.dumps(dict(record.details), sort_keys=True),
+                            previous_hash=record.previous_hash,
+                            record_hash=record.record_hash,
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                continue
+            except sa.exc.SQLAlchemyError as exc:
+                raise Unavailable(
+                    f"access refused: the access log cannot be written ({type(exc).__name__});"
+                    " check the vault database"
+                ) from None
+            else:
+                return record
+    raise Unavailable("access refused: the access log is busy; try again")
+
+
+def read_records(connection: Connection, *, subjects: list[str] | None = None) -> list[AuditRecord]:
+    query = sa.select(audit_log).order_by(audit_log.c.sequence)
+    if subjects is not None:
+        query = query.where(audit_log.c.subject.in_(subjects))
+    return [_row_to_record(row) for row in connection.execute(query)]
+
+
+def verify(engine: Engine, expected_head: str | None = None) -> tuple[int, ChainBreak | None]:
+    """(number of records, where the chain first breaks or None)."""
+    with engine.connect() as connection:
+        records = read_records(connection)
+    return len(records), verify_chain(records, expected_head)

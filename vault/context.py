@@ -1,0 +1,46 @@
+"""What every vault operation works with: storage, the vault key, the clock, and who asks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from agent.crypto.keys import VaultIdentity
+from vault.errors import Forbidden
+from vault.purposes import RETENTION, Purpose, RetentionRule
+from vault.roles import Permission, Role, allowed
+from vault.segment_store import SegmentStore
+
+MAX_SEGMENT_BYTES = 64 * 1024 * 1024
+"""Larger uploads are refused before they are read: a 10 s segment is about 100-200 KB."""
+
+
+@dataclass(frozen=True, slots=True)
+class VaultContext:
+    engine: Engine
+    store: SegmentStore
+    identity: VaultIdentity
+    clock: Callable[[], datetime]
+    max_segment_bytes: int = MAX_SEGMENT_BYTES
+    retention: Mapping[Purpose, RetentionRule] = field(default_factory=lambda: dict(RETENTION))
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A signed-in person."""
+
+    user_id: int
+    username: str
+    roles: frozenset[Role]
+    team: str | None = None
+
+    def require(self, permission: Permission) -> None:
+        if not allowed(self.roles, permission):
+            have = ", ".join(sorted(self.roles)) or "none"
+            raise Forbidden(
+                f"{self.username} may not {permission.value} (roles: {have}); ask an"
+                " administrator for a role that allows it (docs/roles.md)"
+            )

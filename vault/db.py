@@ -1,0 +1,224 @@
+"""The vault's metadata: one schema for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect, Engine
+
+SCHEMA_VERSION = 1
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on both backends (SQLite keeps no zone)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the vault database; use UTC-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+schema_info = sa.Table(
+    "schema_info",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200)),
+    sa.Column("roles", sa.String(200), nullable=False),
+    sa.Column("team", sa.String(64)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("disabled_at", UtcDateTime),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("label", sa.String(100), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+enrol_tokens = sa.Table(
+    "enrol_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("agent_user_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("agent_user_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("public_key", sa.String(200), nullable=False),
+    sa.Column("hostname", sa.String(255), nullable=False),
+    sa.Column("enrolled_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Column("heartbeat_at", UtcDateTime),
+    sa.Column("agent_version", sa.String(64)),
+    sa.Column("backlog_segments", sa.Integer),
+    sa.Column("backlog_bytes", sa.BigInteger),
+)
+
+request_nonces = sa.Table(
+    "request_nonces",
+    metadata,
+    sa.Column("device_id", sa.Uuid, primary_key=True),
+    sa.Column("nonce", sa.String(32), primary_key=True),
+    sa.Column("seen_at", UtcDateTime, nullable=False, index=True),
+)
+
+training_sessions = sa.Table(
+    "training_sessions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("trainer_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("agent_user_id", sa.ForeignKey("users.id")),
+    sa.Column("team", sa.String(64)),
+    sa.Column("calls_allowed", sa.Integer, nullable=False),
+    sa.Column("calls_used", sa.Integer, nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("notice_text", sa.String(2000), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("ended_at", UtcDateTime),
+)
+
+recordings = sa.Table(
+    "recordings",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("session_id", sa.ForeignKey("training_sessions.id"), nullable=False),
+    sa.Column("device_id", sa.ForeignKey("devices.id"), nullable=False),
+    sa.Column("agent_user_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("registered_at", UtcDateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("keep_until", UtcDateTime, nullable=False),
+    sa.Column("delete_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("hold_reason", sa.String(500)),
+    sa.Column("hold_by", sa.String(64)),
+    sa.Column("shredded_at", UtcDateTime),
+)
+
+recording_keys = sa.Table(
+    "recording_keys",
+    metadata,
+    # The sealed data-key stanza, removed from every stored segment: deleting this row is
+    # crypto-shredding, and segment copies in backups can no longer be opened.
+    sa.Column("recording_id", sa.ForeignKey("recordings.id"), primary_key=True),
+    sa.Column("key_id", sa.LargeBinary(8), nullable=False),
+    sa.Column("sealed_key", sa.LargeBinary, nullable=False),
+)
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("recording_id", sa.ForeignKey("recordings.id"), primary_key=True),
+    sa.Column("segment_index", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("media_type", sa.Integer, nullable=False),
+    sa.Column("blob_key", sa.String(100), nullable=False),
+    sa.Column("stored_at", UtcDateTime, nullable=False),
+    sa.Column("deleted_at", UtcDateTime),
+)
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("recording_id", sa.ForeignKey("recordings.id"), nullable=False),
+    sa.Column("requester_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("recipient", sa.String(200), nullable=False),
+    sa.Column("reason", sa.String(1000), nullable=False),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("authoriser_id", sa.ForeignKey("users.id")),
+    sa.Column("authorised_at", UtcDateTime),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("subject", sa.String(100), nullable=False, index=True),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("previous_hash", sa.String(64), nullable=False),
+    sa.Column("record_hash", sa.String(64), nullable=False),
+)
+
+
+class DatabaseError(Exception):
+    pass
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def open_database(url: str) -> Engine:
+    """Connect to `url` (sqlite:///FILE or postgresql+psycopg://...), creating the schema."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith(("sqlite:///", "postgresql+psycopg://")):
+        raise DatabaseError(
+            f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///FILE or"
+            " postgresql://USER@HOST:PORT/DB"
+        )
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as connection:
+            found = connection.execute(sa.select(schema_info.c.version)).scalar()
+            if found is None:
+                connection.execute(schema_info.insert().values(version=SCHEMA_VERSION))
+            elif found != SCHEMA_VERSION:
+                raise DatabaseError(
+                    f"the vault database has schema version {found}; this vault reads version"
+                    f" {SCHEMA_VERSION}: run the matching vault release"
+                )
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        raise DatabaseError(f"cannot open the vault database: {exc.orig}") from None
+    return engine
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

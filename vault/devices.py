@@ -1,0 +1,230 @@
+"""Enrolled agent machines (R12, R23): one-time enrolment tokens, signed requests with replay
+protection, heartbeats, revocation and the health view."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from agent.device_signing import (
+    RequestSignatureError,
+    parse_device_id,
+    verify_request,
+)
+from vault.accounts import find_user, parse_roles
+from vault.db import devices, enrol_tokens, request_nonces, users
+from vault.errors import Forbidden, NotFound, Unauthenticated, VaultError
+from vault.roles import Role
+
+ENROL_TOKEN_LIFETIME = timedelta(days=7)
+MAX_CLOCK_SKEW_SECONDS = 300
+SILENT_AFTER = timedelta(minutes=15)
+BEHIND_AFTER_SEGMENTS = 60
+HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,254}")
+PUBLIC_KEY = re.compile(r"callreel-device-pub-1:[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: uuid.UUID
+    agent_user_id: int
+    agent_username: str
+    team: str | None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_enrol_token(engine: Engine, agent_username: str, *, by: str, now: datetime) -> str:
+    """A one-time token that enrols one machine for `agent_username`."""
+    token = "cre_" + secrets.token_urlsafe(24)
+    with engine.begin() as connection:
+        agent = find_user(connection, agent_username)
+        if Role.AGENT not in parse_roles(str(agent.roles)):
+            raise VaultError(f"{agent_username} does not have the agent role")
+        connection.execute(
+            enrol_tokens.insert().values(
+                token_hash=_token_hash(token),
+                agent_user_id=agent.id,
+                created_by=by,
+                created_at=now,
+                expires_at=now + ENROL_TOKEN_LIFETIME,
+            )
+        )
+    return token
+
+
+def enrol(engine: Engine, token: str, public_key: str, hostname: str, *, now: datetime) -> Device:
+    if not PUBLIC_KEY.fullmatch(public_key):
+        raise VaultError("public_key is not a callreel-device-pub-1 key")
+    if not HOSTNAME.fullmatch(hostname):
+        raise VaultError("hostname must be 1-255 letters, digits, '.' or '-'")
+    with engine.begin() as connection:
+        # Claiming the token and creating the device commit together: a token works once.
+        claimed = connection.execute(
+            enrol_tokens.update()
+            .where(
+                enrol_tokens.c.token_hash == _token_hash(token),
+                enrol_tokens.c.used_at.is_(None),
+                enrol_tokens.c.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(enrol_tokens.c.agent_user_id)
+        ).first()
+        if claimed is None:
+            raise Unauthenticated(
+                "enrolment token unknown, used or expired: ask an administrator for a new one"
+                " (`callreel-vault enroll-token`)"
+            )
+        device_id = uuid.uuid4()
+        connection.execute(
+            devices.insert().values(
+                id=device_id,
+                agent_user_id=claimed.agent_user_id,
+                public_key=public_key,
+                hostname=hostname,
+                enrolled_at=now,
+            )
+        )
+    return find_device(engine, device_id)
+
+
+def find_device(engine: Engine, device_id: uuid.UUID) -> Device:
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(devices.c.id, devices.c.agent_user_id, users.c.username, users.c.team)
+            .join(users, users.c.id == devices.c.agent_user_id)
+            .where(devices.c.id == device_id)
+        ).first()
+    if row is None:
+        raise NotFound(f"no device {device_id}")
+    return Device(row.id, row.agent_user_id, row.username, row.team)
+
+
+def authenticate(
+    engine: Engine,
+    headers: Mapping[str, str],
+    method: str,
+    path_and_query: str,
+    body: bytes,
+    *,
+    now: datetime,
+) -> Device:
+    """The device that signed this request, or Unauthenticated / Forbidden saying why."""
+    try:
+        device_id = parse_device_id(headers)
+    except RequestSignatureError as exc:
+        raise Unauthenticated(f"device request refused: {exc}") from None
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(devices).where(devices.c.id == device_id)).first()
+    if row is None:
+        raise Unauthenticated(
+            f"unknown device {device_id}: enrol this machine again with a new token"
+        )
+    if row.revoked_at is not None:
+        raise Forbidden(f"device {device_id} was revoked; ask an administrator to re-enrol it")
+    try:
+        verified = verify_request(
+            headers,
+            method,
+            path_and_query,
+            body,
+            public_key_text=str(row.public_key),
+            now=now.timestamp(),
+            max_skew_seconds=MAX_CLOCK_SKEW_SECONDS,
+        )
+    except RequestSignatureError as exc:
+        raise Unauthenticated(f"device request refused: {exc}") from None
+    _remember_nonce(engine, device_id, verified.nonce, now=now)
+    return find_device(engine, device_id)
+
+
+def _remember_nonce(engine: Engine, device_id: uuid.UUID, nonce: str, *, now: datetime) -> None:
+    # A nonce is remembered for longer than a timestamp stays acceptable, so a replay is
+    # refused either as a repeated nonce or as stale.
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                request_nonces.insert().values(device_id=device_id, nonce=nonce, seen_at=now)
+            )
+            if secrets.randbelow(100) == 0:
+                connection.execute(
+                    request_nonces.delete().where(
+                        request_nonces.c.seen_at
+                        < now - timedelta(seconds=3 * MAX_CLOCK_SKEW_SECONDS)
+                    )
+                )
+    except sa.exc.IntegrityError:
+        raise Unauthenticated(
+            "device request refused: replayed (this nonce was already used)"
+        ) from None
+
+
+def record_heartbeat(
+    engine: Engine,
+    device: Device,
+    *,
+    agent_version: str,
+    backlog_segments: int,
+    backlog_bytes: int,
+    now: datetime,
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            devices.update()
+            .where(devices.c.id == device.id)
+            .values(
+                heartbeat_at=now,
+                agent_version=agent_version,
+                backlog_segments=backlog_segments,
+                backlog_bytes=backlog_bytes,
+            )
+        )
+
+
+def revoke(engine: Engine, device_id: uuid.UUID, *, now: datetime) -> None:
+    with engine.begin() as connection:
+        done = connection.execute(
+            devices.update()
+            .where(devices.c.id == device_id, devices.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    if done.rowcount == 0:
+        raise NotFound(f"no enrolled, unrevoked device {device_id}")
+
+
+def health(engine: Engine, *, now: datetime) -> list[dict[str, object]]:
+    """Every unrevoked device with its last heartbeat and whether it is silent or behind."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(devices, users.c.username)
+            .join(users, users.c.id == devices.c.agent_user_id)
+            .where(devices.c.revoked_at.is_(None))
+            .order_by(users.c.username, devices.c.hostname)
+        ).all()
+    report = []
+    for row in rows:
+        silent = row.heartbeat_at is None or now - row.heartbeat_at > SILENT_AFTER
+        behind = (row.backlog_segments or 0) > BEHIND_AFTER_SEGMENTS
+        report.append(
+            {
+                "device_id": str(row.id),
+                "agent": row.username,
+                "hostname": row.hostname,
+                "agent_version": row.agent_version,
+                "heartbeat_at": None if row.heartbeat_at is None else row.heartbeat_at.isoformat(),
+                "backlog_segments": row.backlog_segments,
+                "backlog_bytes": row.backlog_bytes,
+                "status": "silent" if silent else "behind" if behind else "ok",
+            }
+        )
+    return report

@@ -1,0 +1,182 @@
+"""Retention (R17): legal holds, early deletion by an administrator, and the retention run.
+Deletion destroys the recording's data key first (crypto-shredding: from then on nothing can
+open it, backups included), then its stored segments, and is logged."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from vault import audit_log, keystore
+from vault.access import recording_row
+from vault.context import Actor, VaultContext
+from vault.db import recordings, segments
+from vault.errors import Conflict, VaultError
+from vault.ingest import RecordingState
+from vault.roles import Permission
+from vault.segment_store import SegmentLocked, SegmentStoreError
+
+MAX_REASON = 500
+
+
+def set_hold(ctx: VaultContext, actor: Actor, recording_id: uuid.UUID, reason: str) -> None:
+    actor.require(Permission.LEGAL_HOLD)
+    if not reason.strip() or len(reason) > MAX_REASON:
+        raise VaultError(f"a legal hold needs a reason of 1-{MAX_REASON} characters")
+    with ctx.engine.begin() as connection:
+        row = recording_row(connection, recording_id)
+        if row.state == RecordingState.SHREDDED:
+            raise Conflict(f"recording {recording_id} is already deleted")
+        connection.execute(
+            recordings.update()
+            .where(recordings.c.id == recording_id)
+            .values(hold_reason=reason, hold_by=actor.username)
+        )
+        keys = _blob_keys(connection, recording_id)
+    for key in keys:
+        ctx.store.set_legal_hold(key, True)
+    audit_log.append(
+        ctx.engine,
+        at=ctx.clock(),
+        actor=actor.username,
+        action="legal-hold",
+        subject=str(recording_id),
+        details={"reason": reason},
+    )
+
+
+def clear_hold(ctx: VaultContext, actor: Actor, recording_id: uuid.UUID) -> None:
+    actor.require(Permission.LEGAL_HOLD)
+    with ctx.engine.begin() as connection:
+        recording_row(connection, recording_id)
+        connection.execute(
+            recordings.update()
+            .where(recordings.c.id == recording_id)
+            .values(hold_reason=None, hold_by=None)
+        )
+        keys = _blob_keys(connection, recording_id)
+    for key in keys:
+        ctx.store.set_legal_hold(key, False)
+    audit_log.append(
+        ctx.engine,
+        at=ctx.clock(),
+        actor=actor.username,
+        action="legal-hold-lifted",
+        subject=str(recording_id),
+    )
+
+
+def _blob_keys(connection: sa.Connection, recording_id: uuid.UUID) -> list[str]:
+    return [
+        str(k)
+        for k in connection.execute(
+            sa.select(segments.c.blob_key).where(
+                segments.c.recording_id == recording_id, segments.c.deleted_at.is_(None)
+            )
+        ).scalars()
+    ]
+
+
+def shred(ctx: VaultContext, recording_id: uuid.UUID, *, actor: str, reason: str) -> int:
+    """Destroy the key, then delete what segments the store lets go; returns how many
+    segments are still stored (under Object Lock until their retention date)."""
+    now = ctx.clock()
+    with ctx.engine.connect() as connection:
+        _refuse_if_held(recording_row(connection, recording_id))
+    # Logged before the key goes, as every access is (DESIGN invariant 6): a deletion that
+    # cannot be logged does not happen.
+    audit_log.append(
+        ctx.engine,
+        at=now,
+        actor=actor,
+        action="deletion",
+        subject=str(recording_id),
+        details={"reason": reason},
+    )
+    with ctx.engine.begin() as connection:
+        row = recording_row(connection, recording_id)
+        _refuse_if_held(row)
+        keystore.destroy_key(connection, recording_id)
+        connection.execute(
+            recordings.update()
+            .where(recordings.c.id == recording_id)
+            .values(state=RecordingState.SHREDDED, shredded_at=row.shredded_at or now)
+        )
+    return delete_segments(ctx, recording_id)
+
+
+def _refuse_if_held(row: sa.Row[tuple[object, ...]]) -> None:
+    if row.hold_reason is not None:
+        raise Conflict(
+            f"recording {row.id} is under legal hold ({row.hold_reason}); lift the hold first"
+        )
+
+
+def delete_segments(ctx: VaultContext, recording_id: uuid.UUID) -> int:
+    with ctx.engine.connect() as connection:
+        keys = _blob_keys(connection, recording_id)
+    left = 0
+    for key in keys:
+        try:
+            ctx.store.delete(key)
+        except SegmentLocked:
+            left += 1
+            continue
+        except SegmentStoreError:
+            left += 1
+            continue
+        with ctx.engine.begin() as connection:
+            connection.execute(
+                segments.update().where(segments.c.blob_key == key).values(deleted_at=ctx.clock())
+            )
+    return left
+
+
+def delete_recording(ctx: VaultContext, actor: Actor, recording_id: uuid.UUID, reason: str) -> int:
+    actor.require(Permission.RECORDING_DELETE)
+    if not reason.strip() or len(reason) > MAX_REASON:
+        raise VaultError(f"deleting a recording needs a reason of 1-{MAX_REASON} characters")
+    return shred(ctx, recording_id, actor=actor.username, reason=reason)
+
+
+@dataclass(slots=True)
+class RetentionReport:
+    shredded: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    segments_left: int = 0
+
+
+def run(ctx: VaultContext, *, actor: str) -> RetentionReport:
+    """Shred every recording past its delete date that is not held; finish deleting the
+    segments of recordings shredded earlier whose Object Lock has since expired."""
+    now = ctx.clock()
+    report = RetentionReport()
+    with ctx.engine.connect() as connection:
+        due = connection.execute(
+            sa.select(recordings.c.id, recordings.c.hold_reason).where(
+                recordings.c.delete_at <= now, recordings.c.state != RecordingState.SHREDDED
+            )
+        ).all()
+        pending = (
+            connection.execute(
+                sa.select(segments.c.recording_id)
+            .distinct()
+                .join(recordings, recordings.c.id == segments.c.recording_id)
+                .where(
+                    recordings.c.state == RecordingState.SHREDDED, segments.c.deleted_at.is_(None)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    for recording_id, hold_reason in due:
+        if hold_reason is not None:
+            report.held.append(str(recording_id))
+            continue
+        report.segments_left += shred(ctx, recording_id, actor=actor, reason="retention expired")
+        report.shredded.append(str(recording_id))
+    for recording_id in pending:
+        report.segments_left += delete_segments(ctx, recording_id)
+    return report

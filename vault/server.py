@@ -1,0 +1,97 @@
+"""Composition root of the vault: one data directory (identity, certificate, and on the
+embedded default the SQLite database and the segments), or PostgreSQL and S3 by URL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import uvicorn
+
+from agent.crypto.keys import VaultIdentity, write_key_pair
+from vault.api.app import create_app
+from vault.context import VaultContext
+from vault.db import open_database, utc_now
+from vault.segment_store import open_segment_store
+from vault.tls import TlsFiles, ensure_certificate
+
+IDENTITY_FILE = "vault-identity.key"
+RECIPIENT_FILE = "vault-recipient.pub"
+TLS_DIRECTORY = "tls"
+
+
+@dataclass(frozen=True, slots=True)
+class VaultLocations:
+    data: Path
+    db_url: str
+    store_url: str
+
+
+def locations(
+    data: Path, db_url: str | None = None, store_url: str | None = None
+) -> VaultLocations:
+    data = data.resolve()
+    return VaultLocations(
+        data,
+        db_url or f"sqlite:///{data / 'vault.db'}",
+        store_url or str(data / "segments"),
+    )
+
+
+def load_or_create_identity(data: Path) -> VaultIdentity:
+    """The vault identity in `data`, made on first start (back it up: without it nothing
+    sealed to this vault can be opened)."""
+    identity_path = data / IDENTITY_FILE
+    if not identity_path.exists():
+        write_key_pair(VaultIdentity.generate(), data)
+    return VaultIdentity.load(identity_path)
+
+
+def open_vault(where: VaultLocations, *, clock: Callable[[], datetime] = utc_now) -> VaultContext:
+    where.data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    default_segments = where.data / "segments"
+    if where.store_url == str(default_segments):
+        # The embedded default owns this directory; a configured one must already exist.
+        default_segments.mkdir(mode=0o700, exist_ok=True)
+    identity = load_or_create_identity(where.data)
+    return VaultContext(
+        engine=open_database(where.db_url),
+        store=open_segment_store(where.store_url, clock=clock),
+        identity=identity,
+        clock=clock,
+    )
+
+
+def serve(
+    where: VaultLocations,
+    host: str,
+    port: int,
+    *,
+    hostnames: Sequence[str] = (),
+    announce: Callable[[str], None] = print,
+) -> None:
+    ctx = open_vault(where)
+    listening_on = () if host in ("0.0.0.0", "::") else (host,)  # noqa: S104
+    names = tuple(dict.fromkeys([*hostnames, "localhost", "127.0.0.1", *listening_on]))
+    tls: TlsFiles = ensure_certificate(where.data / TLS_DIRECTORY, names)
+    announce(
+        f"callreel-vault: serving https://{host}:{port} (data {where.data}, segments"
+        f" {ctx.store.describe()})\n"
+        f"callreel-vault: certificate {tls.cert_path} SHA-256 {tls.fingerprint_sha256_hex};"
+        " agents pin this file"
+    )
+    logging.basicConfig(level=logging.INFO)
+    config = uvicorn.Config(
+        create_app(ctx),
+        host=host,
+        port=port,
+        ssl_certfile=str(tls.cert_path),
+        ssl_keyfile=str(tls.key_path),
+        log_level="info",
+        access_log=False,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
