@@ -83,8 +83,8 @@ def _audit_actions(vault: VaultUnderTest) -> list[tuple[str, str]]:
 
 
 def _decode(media: bytes) -> tuple[float, set[str]]:
-    with av.open(io.BytesIO(media)) as container:
-        kinds = {s.type for s in container.streams}
+    with av.open(io.BytesIO(media), mode="r") as container:
+        kinds: set[str] = {s.type for s in container.streams}
         duration = float(container.duration or 0) / 1_000_000
     return duration, kinds
 
@@ -212,9 +212,12 @@ def test_a_session_quota_is_enforced_by_the_vault(
     assert refused.value.status == 403
     assert "no calls left" in str(refused.value)
     ended = vault.start_session("tina", "alice", calls=5)
-    assert vault.client.post(
-        f"/api/v1/sessions/{ended}/end", headers=vault.as_user("tina")
-    ).status_code == 200
+    assert (
+        vault.client.post(
+            f"/api/v1/sessions/{ended}/end", headers=vault.as_user("tina")
+        ).status_code
+        == 200
+    )
     vault.ctx.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
     with pytest.raises(VaultRequestError, match="had ended"):
         upload_recording(vault, device, ended)
@@ -232,7 +235,11 @@ def test_device_requests_are_authenticated_and_not_replayable(
     assert replayed.status_code == 401
     assert "replayed" in replayed.json()["message"]
     stale = sign_request(
-        device._key, device._device_id, "GET", path, b"",
+        device._key,
+        device._device_id,
+        "GET",
+        path,
+        b"",
         now=vault.ctx.clock().timestamp() - 3600,
     )
     assert vault.client.get(path, headers=stale).status_code == 401
@@ -304,14 +311,16 @@ def test_retention_shreds_expired_recordings_but_not_held_ones(
         backup = [vault.ctx.store.get(key) for key in _blobs(expiring)]
         admin = vault.as_user("max")
         hold = vault.client.put(
-            f"/api/v1/recordings/{held.recording_id}/hold", headers=admin,
+            f"/api/v1/recordings/{held.recording_id}/hold",
+            headers=admin,
             json={"reason": "dispute 42 with the customer"},
         )
         assert hold.status_code == 200, hold.text
         early = vault.client.post("/api/v1/retention/run", headers=admin).json()
         assert early == {"shredded": [], "held": [], "segments_locked": 0}
         refused = vault.client.post(
-            f"/api/v1/recordings/{held.recording_id}/delete", headers=admin,
+            f"/api/v1/recordings/{held.recording_id}/delete",
+            headers=admin,
             json={"reason": "tidy up"},
         )
         assert refused.status_code == 409
@@ -430,9 +439,7 @@ def test_subject_access_exports_everything_about_one_agent(
 ) -> None:
     recording = upload_recording(vault, device, vault.start_session("tina", "alice"))
     assert _playback(vault, recording.recording_id) == 201
-    response = vault.client.get(
-        "/api/v1/agents/alice/subject-access", headers=vault.as_user("max")
-    )
+    response = vault.client.get("/api/v1/agents/alice/subject-access", headers=vault.as_user("max"))
     assert response.status_code == 200
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         summary = json.loads(archive.read("subject.json"))

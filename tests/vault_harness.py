@@ -5,10 +5,10 @@ PostgreSQL + Ceph RGW, with people, an enrolled device and real sealed recording
 from __future__ import annotations
 
 import functools
-import threading
-import time
 import hashlib
 import json
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import httpx
+import numpy as np
 import uvicorn
 from fastapi import FastAPI
 
@@ -37,7 +37,7 @@ from vault.roles import Role
 from vault.segment_store import open_segment_store
 from vault.tls import client_ssl_context, ensure_certificate
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105  (test users only)
 
 
 class SettableClock:
@@ -65,11 +65,18 @@ class VaultUnderTest:
         self, username: str, *roles: Role, team: str | None = None, password: str | None = None
     ) -> dict[str, str]:
         accounts.add_user(
-            self.ctx.engine, username, frozenset(roles), now=self.ctx.clock(), team=team,
+            self.ctx.engine,
+            username,
+            frozenset(roles),
+            now=self.ctx.clock(),
+            team=team,
             password=password,
         )
         self.tokens[username] = accounts.issue_token(
-            self.ctx.engine, username, now=self.ctx.clock(), label="test",
+            self.ctx.engine,
+            username,
+            now=self.ctx.clock(),
+            label="test",
             lifetime=timedelta(days=3650),
         )
         return self.as_user(username)
@@ -121,8 +128,13 @@ def running_vault(
     app = create_app(ctx)
     tls = ensure_certificate(root / "tls")
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, ssl_certfile=str(tls.cert_path),
-        ssl_keyfile=str(tls.key_path), log_level="warning", access_log=False,
+        app,
+        host="127.0.0.1",
+        port=0,
+        ssl_certfile=str(tls.cert_path),
+        ssl_keyfile=str(tls.key_path),
+        log_level="warning",
+        access_log=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="vault-under-test", daemon=True)
@@ -135,7 +147,8 @@ def running_vault(
             time.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         with httpx.Client(
-            base_url=f"https://127.0.0.1:{port}", verify=client_ssl_context(tls.cert_path),
+            base_url=f"https://127.0.0.1:{port}",
+            verify=client_ssl_context(tls.cert_path),
             timeout=60,
         ) as client:
             yield VaultUnderTest(ctx, app, client)

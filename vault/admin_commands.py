@@ -137,15 +137,17 @@ def _dispatch(args: argparse.Namespace) -> int | None:
     if command == "audit":
         if args.db is None and args.data is None:
             return _fail("give --data DIR or --db URL")
-        url = args.db or locations(args.data).db_url
-        count, broken = audit_log.verify(open_database(url), args.expect_head)
+        engine = open_database(args.db or locations(args.data).db_url)
+        try:
+            count, broken, head = audit_log.verify(engine, args.expect_head)
+        finally:
+            engine.dispose()
         if broken is not None:
             return _fail(f"{broken.describe()} ({count} records read)")
-        with open_database(url).connect() as connection:
-            records = audit_log.read_records(connection)
-        head = records[-1].record_hash if records else "(empty log)"
-        print(f"access log intact: {count} records, head {head}")
+        print(f"access log intact: {count} records, head {head or '(empty log)'}")
         return 0
+    if command not in ("user", "token", "enroll-token", "retention"):
+        return None
     where = locations(args.data, args.db, args.store)
     if command == "user":
         engine = open_database(where.db_url)

@@ -102,8 +102,11 @@ def read_records(connection: Connection, *, subjects: list[str] | None = None) -
     return [_row_to_record(row) for row in connection.execute(query)]
 
 
-def verify(engine: Engine, expected_head: str | None = None) -> tuple[int, ChainBreak | None]:
-    """(number of records, where the chain first breaks or None)."""
+def verify(
+    engine: Engine, expected_head: str | None = None
+) -> tuple[int, ChainBreak | None, str | None]:
+    """(number of records, where the chain first breaks or None, the last record's hash)."""
     with engine.connect() as connection:
         records = read_records(connection)
-    return len(records), verify_chain(records, expected_head)
+    head = records[-1].record_hash if records else None
+    return len(records), verify_chain(records, expected_head), head

@@ -162,7 +162,7 @@ def run(ctx: VaultContext, *, actor: str) -> RetentionReport:
         pending = (
             connection.execute(
                 sa.select(segments.c.recording_id)
-            .distinct()
+                .distinct()
                 .join(recordings, recordings.c.id == segments.c.recording_id)
                 .where(
                     recordings.c.state == RecordingState.SHREDDED, segments.c.deleted_at.is_(None)

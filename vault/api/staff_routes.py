@@ -309,10 +309,11 @@ def verify_audit(
     expected_head: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
 ) -> dict[str, object]:
     actor.require(Permission.AUDIT_READ)
-    count, broken = audit_log.verify(ctx.engine, expected_head)
+    count, broken, head = audit_log.verify(ctx.engine, expected_head)
     return {
         "records": count,
         "intact": broken is None,
+        "head": head,
         "problem": None if broken is None else broken.describe(),
     }
 
