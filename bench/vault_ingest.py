@@ -146,9 +146,10 @@ def running_vault(work: Path, core: int) -> Iterator[Vault]:
         while True:
             vault.check_alive()
             if vault.cert.exists():
-                with contextlib.suppress(httpx.TransportError, OSError), httpx.Client(
-                    verify=client_ssl_context(vault.cert), timeout=5
-                ) as probe:
+                with (
+                    contextlib.suppress(httpx.TransportError, OSError),
+                    httpx.Client(verify=client_ssl_context(vault.cert), timeout=5) as probe,
+                ):
                     if probe.get(vault.url + HEALTH).status_code == 200:
                         break
             if time.monotonic() > deadline:
@@ -418,7 +419,7 @@ def run_load(
         samples = [s for s in samples if s[1] <= deadline]
         window = seconds
     else:
-        window = max((end for _, end, _ in samples), default=deadline) - start
+        window = max([seconds, *(end - start for _, end, _ in samples)])
     vault.check_alive()
     size = len(agents[0].segments[0][1]) if agents[0].segments else 0
     return Measured(
