@@ -450,3 +450,31 @@ def test_subject_access_exports_everything_about_one_agent(
     assert ("tina", "playback") in [(h["who"], h["action"]) for h in summary["access_history"]]
     assert _decode(media)[1] == {"video", "audio"}
     assert ("max", "subject-access-export") in _audit_actions(vault)
+
+
+def test_a_team_session_applies_to_each_agent_of_the_team_only(vault: VaultUnderTest) -> None:
+    vault.add_person("nina", Role.AGENT, team="north")
+    vault.add_person("sam", Role.AGENT, team="south")
+    started = vault.client.post(
+        "/api/v1/sessions",
+        headers=vault.as_user("tina"),
+        json={
+            "team": "north",
+            "calls": 1,
+            "purpose": "quality",
+            "expires_at": (vault.ctx.clock() + timedelta(hours=1)).isoformat(),
+            "notice_text": "The north team's calls are recorded for quality checks today.",
+        },
+    )
+    assert started.status_code == 201, started.text
+    north, south = vault.enrol_device("nina"), vault.enrol_device("sam")
+    [offered] = north.sessions()
+    assert (offered["team"], offered["purpose"], offered["calls_left"]) == ("north", "quality", 1)
+    assert offered["notice_text"].startswith("The north team's calls")
+    assert south.sessions() == []
+    session = uuid.UUID(offered["id"])
+    with pytest.raises(VaultRequestError) as refused:
+        upload_recording(vault, south, session)
+    assert refused.value.status == 404
+    upload_recording(vault, north, session)
+    assert north.sessions() == []
