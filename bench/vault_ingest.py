@@ -588,7 +588,8 @@ def run_max(
         threads = concurrency // processes
         pair = []
         for health in (True, False):
-            pool = args.pool_rate * args.seconds
+            # Health requests need nothing sealed: give them room for thousands a second.
+            pool = (20 if health else 1) * args.pool_rate * args.seconds
             each = math.ceil(pool / len(agents))
             if not health:
                 progress(f"sealing {each * len(agents)} segments")
@@ -649,8 +650,9 @@ def main() -> None:
         "--profile",
         type=Path,
         metavar="FILE",
-        help="py-spy the server during the runs, baselines included (collapsed stacks to FILE;"
-        " py-spy runs on the load CPU, but the figures of such a run mean little)",
+        help="py-spy the server during the runs, baselines included (collapsed stacks to FILE,"
+        " idle threads and native frames included, so waits show as well as CPU; py-spy runs"
+        " on the load CPU, but the figures of such a run mean little)",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 50 agents, 10 s")
     args = parser.parse_args()
@@ -700,7 +702,8 @@ def start_profiler(path: Path | None, vault: Vault) -> subprocess.Popen[Any] | N
     if path is None:
         return None
     spy = shutil.which("py-spy") or str(BIN / "py-spy")
-    command = [spy, "record", "--pid", str(vault.process.pid), "--threads", "--rate", "100"]
+    command = [spy, "record", "--pid", str(vault.process.pid), "--threads", "--idle", "--native"]
+    command += ["--rate", "100"]
     command += ["--format", "raw", "-o", str(path.resolve())]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603 - no shell
 

@@ -125,7 +125,11 @@ def authenticate(
     except RequestSignatureError as exc:
         raise Unauthenticated(f"device request refused: {exc}") from None
     with engine.connect() as connection:
-        row = connection.execute(sa.select(devices).where(devices.c.id == device_id)).first()
+        row = connection.execute(
+            sa.select(devices, users.c.username, users.c.team)
+            .join(users, users.c.id == devices.c.agent_user_id)
+            .where(devices.c.id == device_id)
+        ).first()
     if row is None:
         raise Unauthenticated(
             f"unknown device {device_id}: enrol this machine again with a new token"
@@ -145,7 +149,7 @@ def authenticate(
     except RequestSignatureError as exc:
         raise Unauthenticated(f"device request refused: {exc}") from None
     _remember_nonce(engine, device_id, verified.nonce, now=now)
-    return find_device(engine, device_id)
+    return Device(row.id, row.agent_user_id, row.username, row.team)
 
 
 def _remember_nonce(engine: Engine, device_id: uuid.UUID, nonce: str, *, now: datetime) -> None:
