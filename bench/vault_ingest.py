@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import hashlib
 import itertools
 import math
@@ -654,6 +655,12 @@ def main() -> None:
         " idle threads and native frames included, so waits show as well as CPU; py-spy runs"
         " on the load CPU, but the figures of such a run mean little)",
     )
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        metavar="FILE",
+        help="write every request as CSV: load, start (s into the window), latency (s), status",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 50 agents, 10 s")
     args = parser.parse_args()
     if args.quick:
@@ -694,8 +701,20 @@ def main() -> None:
     print(f"load average at the end: {Path('/proc/loadavg').read_text().split()[0]}")
     print()
     report(pairs, fsync_seconds)
+    if args.samples is not None:
+        write_samples(args.samples, [m for pair in pairs for m in pair])
     for _, upload in pairs:
         print(f"{upload.label}: {verdict(upload)}")
+
+
+def write_samples(path: Path, runs: Sequence[Measured]) -> None:
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["load", "start_s", "latency_s", "status"])
+        for m in runs:
+            first = min((start for start, _, _ in m.samples), default=0.0)
+            for start, end, status in sorted(m.samples):
+                writer.writerow([m.label, f"{start - first:.4f}", f"{end - start:.4f}", status])
 
 
 def start_profiler(path: Path | None, vault: Vault) -> subprocess.Popen[Any] | None:

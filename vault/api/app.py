@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from agent import __version__
 from vault.api import agent_routes, staff_routes
+from vault.api.schemas import ErrorBody
 from vault.context import VaultContext
 from vault.errors import VaultError
 from vault.playback import PlaybackTickets
 from vault.segment_store import SegmentStoreError
 
 log = logging.getLogger("callreel.vault")
+
+_REFUSALS = {
+    400: "the request is malformed or fails a check (the message names which)",
+    401: "not signed in, or the device's signature is missing, stale or replayed",
+    403: "signed in, but the role table, the purpose or the quota does not allow it",
+    404: "no such object",
+    409: "conflicts with what is stored",
+    410: "the recording was deleted (its key is destroyed)",
+    413: "the body is over the size limit",
+    503: "storage or the access log is unavailable; nothing was released, retry later",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in _REFUSALS.items()
+}
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -35,6 +54,26 @@ def create_app(ctx: VaultContext) -> FastAPI:
     async def vault_error(_request: Request, exc: VaultError) -> JSONResponse:
         return _error(exc.status, exc.code, str(exc))
 
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        # Framework refusals (unparsable body, wrong method) in the vault's one error shape.
+        response = _error(exc.status_code, f"http-{exc.status_code}", str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = jsonable_encoder(exc.errors())
+        summary = "; ".join(
+            f"{'.'.join(str(part) for part in problem.get('loc', ()))}: {problem.get('msg')}"
+            for problem in problems[:5]
+        )
+        return JSONResponse(
+            # `detail` keeps FastAPI's documented 422 shape for existing clients.
+            {"error": "invalid-request", "message": summary, "detail": problems},
+            status_code=422,
+        )
+
     @app.exception_handler(SegmentStoreError)
     async def store_error(_request: Request, exc: SegmentStoreError) -> JSONResponse:
         log.error("segment storage failed: %s", exc)
@@ -45,6 +84,6 @@ def create_app(ctx: VaultContext) -> FastAPI:
         """Unauthenticated liveness check."""
         return {"status": "ok", "version": __version__}
 
-    app.include_router(agent_routes.router)
-    app.include_router(staff_routes.router)
+    app.include_router(agent_routes.router, responses=ERROR_RESPONSES)
+    app.include_router(staff_routes.router, responses=ERROR_RESPONSES)
     return app

@@ -73,3 +73,10 @@ class ReleaseRequest(Strict):
 
 class Reason(Strict):
     reason: str = Field(min_length=1, max_length=500)
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a stable code for programs and a message for people."""
+
+    error: str
+    message: str
