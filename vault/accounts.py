@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection, Engine
 
 from vault.context import Actor
-from vault.db import api_tokens, users
+from vault.db import api_tokens, users, write_transaction
 from vault.errors import Conflict, NotFound, Unauthenticated, VaultError
 from vault.roles import Role
 
@@ -69,7 +69,7 @@ def add_user(
         raise VaultError("a user needs at least one role")
     password_hash = None if password is None else hash_password(password)
     try:
-        with engine.begin() as connection:
+        with write_transaction(engine) as connection:
             result = connection.execute(
                 users.insert().values(
                     username=username,
@@ -112,7 +112,7 @@ def issue_token(
 ) -> str:
     """A new bearer token for `username`; only its hash is stored."""
     token = "crt_" + secrets.token_urlsafe(32)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         user = find_user(connection, username)
         connection.execute(
             api_tokens.insert().values(
@@ -156,5 +156,5 @@ def actor_for_token(connection: Connection, token: str, *, now: datetime) -> Act
 
 
 def revoke_token(engine: Engine, token: str) -> None:
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         connection.execute(api_tokens.delete().where(api_tokens.c.token_hash == _token_hash(token)))

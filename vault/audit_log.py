@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from vault.audit_chain import AuditRecord, ChainBreak, append_record, verify_chain
-from vault.db import audit_log
+from vault.db import audit_log, write_transaction
 from vault.errors import Unavailable
 
 _APPEND_ATTEMPTS = 20
@@ -62,7 +62,7 @@ def append(
     with _local_writer:
         for _ in range(_APPEND_ATTEMPTS):
             try:
-                with engine.begin() as connection:
+                with write_transaction(engine) as connection:
                     record = append_record(
                         _last_record(connection),
                         at=at.isoformat(),

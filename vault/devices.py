@@ -20,7 +20,7 @@ from agent.device_signing import (
     verify_request,
 )
 from vault.accounts import find_user, parse_roles
-from vault.db import devices, enrol_tokens, request_nonces, users
+from vault.db import devices, enrol_tokens, request_nonces, users, write_transaction
 from vault.errors import Forbidden, NotFound, Unauthenticated, VaultError
 from vault.roles import Role
 
@@ -47,7 +47,7 @@ def _token_hash(token: str) -> str:
 def issue_enrol_token(engine: Engine, agent_username: str, *, by: str, now: datetime) -> str:
     """A one-time token that enrols one machine for `agent_username`."""
     token = "cre_" + secrets.token_urlsafe(24)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         agent = find_user(connection, agent_username)
         if Role.AGENT not in parse_roles(str(agent.roles)):
             raise VaultError(f"{agent_username} does not have the agent role")
@@ -68,7 +68,7 @@ def enrol(engine: Engine, token: str, public_key: str, hostname: str, *, now: da
         raise VaultError("public_key is not a callreel-device-pub-1 key")
     if not HOSTNAME.fullmatch(hostname):
         raise VaultError("hostname must be 1-255 letters, digits, '.' or '-'")
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         # Claiming the token and creating the device commit together: a token works once.
         claimed = connection.execute(
             enrol_tokens.update()
@@ -156,7 +156,7 @@ def _remember_nonce(engine: Engine, device_id: uuid.UUID, nonce: str, *, now: da
     # A nonce is remembered for longer than a timestamp stays acceptable, so a replay is
     # refused either as a repeated nonce or as stale.
     try:
-        with engine.begin() as connection:
+        with write_transaction(engine) as connection:
             connection.execute(
                 request_nonces.insert().values(device_id=device_id, nonce=nonce, seen_at=now)
             )
@@ -182,7 +182,7 @@ def record_heartbeat(
     backlog_bytes: int,
     now: datetime,
 ) -> None:
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         connection.execute(
             devices.update()
             .where(devices.c.id == device.id)
@@ -196,7 +196,7 @@ def record_heartbeat(
 
 
 def revoke(engine: Engine, device_id: uuid.UUID, *, now: datetime) -> None:
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         done = connection.execute(
             devices.update()
             .where(devices.c.id == device_id, devices.c.revoked_at.is_(None))

@@ -15,7 +15,7 @@ from agent.crypto.format import MAX_SEGMENT_INDEX, MediaType, SegmentError, pars
 from agent.crypto.unseal import open_segment
 from vault import keystore, sessions
 from vault.context import VaultContext
-from vault.db import recordings, segments
+from vault.db import recordings, segments, write_transaction
 from vault.devices import MAX_CLOCK_SKEW_SECONDS, Device
 from vault.errors import Conflict, Forbidden, Gone, NotFound, TooLarge, VaultError
 from vault.purposes import Purpose
@@ -49,7 +49,7 @@ def register_recording(
         raise VaultError("started_at needs a time zone")
     if started_at > now + timedelta(seconds=MAX_CLOCK_SKEW_SECONDS):
         raise VaultError("started_at is in the future: check this machine's clock")
-    with ctx.engine.begin() as connection:
+    with write_transaction(ctx.engine) as connection:
         existing = connection.execute(
             sa.select(recordings).where(recordings.c.id == recording_id)
         ).first()
@@ -150,7 +150,7 @@ def store_segment(
     key = blob_key(rid, index)
     ctx.store.put(key, keystore.strip_stanza(body), retain_until=recording.keep_until)
     try:
-        with ctx.engine.begin() as connection:
+        with write_transaction(ctx.engine) as connection:
             if stanza is None and keystore.stored_stanza(connection, rid) is None:
                 keystore.keep_stanza(connection, header)
             connection.execute(
@@ -182,7 +182,7 @@ def end_recording(ctx: VaultContext, device: Device, recording_id: uuid.UUID, st
     """The agent reports how a recording ended: complete, or interrupted (crash, kill)."""
     if state not in (RecordingState.COMPLETE, RecordingState.INTERRUPTED):
         raise VaultError("state must be complete or interrupted")
-    with ctx.engine.begin() as connection:
+    with write_transaction(ctx.engine) as connection:
         row = connection.execute(
             sa.select(recordings).where(recordings.c.id == recording_id)
         ).first()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from vault import audit_log
 from vault.access import Media, check_openable, decrypt_media, recording_row
 from vault.context import Actor, VaultContext
-from vault.db import recordings, releases, users
+from vault.db import recordings, releases, users, write_transaction
 from vault.errors import Conflict, Forbidden, NotFound, VaultError
 from vault.purposes import Purpose
 from vault.roles import Permission
@@ -37,7 +37,7 @@ def request(
         check_openable(recording_row(connection, recording_id), purpose)
     release_id = uuid.uuid4()
     now = ctx.clock()
-    with ctx.engine.begin() as connection:
+    with write_transaction(ctx.engine) as connection:
         connection.execute(
             releases.insert().values(
                 id=release_id,
@@ -63,7 +63,7 @@ def request(
 def authorise(ctx: VaultContext, actor: Actor, release_id: uuid.UUID) -> None:
     actor.require(Permission.RELEASE_AUTHORISE)
     now = ctx.clock()
-    with ctx.engine.begin() as connection:
+    with write_transaction(ctx.engine) as connection:
         row = connection.execute(sa.select(releases).where(releases.c.id == release_id)).first()
         if row is None:
             raise NotFound(f"no release {release_id}")

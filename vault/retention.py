@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from vault import audit_log, keystore
 from vault.access import recording_row
 from vault.context import Actor, VaultContext
-from vault.db import recordings, segments
+from vault.db import recordings, segments, write_transaction
 from vault.errors import Conflict, VaultError
 from vault.ingest import RecordingState
 from vault.roles import Permission
@@ -25,7 +25,7 @@ def set_hold(ctx: VaultContext, actor: Actor, recording_id: uuid.UUID, reason: s
     actor.require(Permission.LEGAL_HOLD)
     if not reason.strip() or len(reason) > MAX_REASON:
         raise VaultError(f"a legal hold needs a reason of 1-{MAX_REASON} characters")
-    with ctx.engine.begin() as connection:
+    with write_transaction(ctx.engine) as connection:
         row = recording_row(connection, recording_id)
         if row.state == RecordingState.SHREDDED:
             raise Conflict(f"recording {recording_id} is already deleted")
@@ -49,7 +49,7 @@ def set_hold(ctx: VaultContext, actor: Actor, recording_id: uuid.UUID, reason: s
 
 def clear_hold(ctx: VaultContext, actor: Actor, recording_id: uuid.UUID) -> None:
     actor.require(Permission.LEGAL_HOLD)
-    with ctx.engine.begin() as connection:
+    with write_transaction(ctx.engine) as connection:
         recording_row(connection, recording_id)
         connection.execute(
             recordings.update()
@@ -95,7 +95,7 @@ def shred(ctx: VaultContext, recording_id: uuid.UUID, *, actor: str, reason: str
         subject=str(recording_id),
         details={"reason": reason},
     )
-    with ctx.engine.begin() as connection:
+    with write_transaction(ctx.engine) as connection:
         row = recording_row(connection, recording_id)
         _refuse_if_held(row)
         keystore.destroy_key(connection, recording_id)
@@ -127,7 +127,7 @@ def delete_segments(ctx: VaultContext, recording_id: uuid.UUID) -> int:
         except SegmentStoreError:
             left += 1
             continue
-        with ctx.engine.begin() as connection:
+        with write_transaction(ctx.engine) as connection:
             connection.execute(
                 segments.update().where(segments.c.blob_key == key).values(deleted_at=ctx.clock())
             )

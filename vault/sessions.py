@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from vault import audit_log
 from vault.accounts import find_user, parse_roles
 from vault.context import Actor
-from vault.db import training_sessions, users
+from vault.db import training_sessions, users, write_transaction
 from vault.devices import MAX_CLOCK_SKEW_SECONDS, Device
 from vault.errors import Forbidden, NotFound, VaultError
 from vault.purposes import RETENTION, Purpose
@@ -52,7 +52,7 @@ def start(engine: Engine, actor: Actor, request: SessionRequest, *, now: datetim
     actor.require(Permission.SESSION_START)
     _check(request, now)
     session_id = uuid.uuid4()
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         agent_id = None
         if request.agent is not None:
             agent = find_user(connection, request.agent)
@@ -134,7 +134,7 @@ def list_sessions(engine: Engine, actor: Actor, *, now: datetime) -> list[dict[s
 
 def end(engine: Engine, actor: Actor, session_id: uuid.UUID, *, now: datetime) -> None:
     actor.require(Permission.SESSION_END)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         row = connection.execute(
             sa.select(training_sessions).where(training_sessions.c.id == session_id)
         ).first()
