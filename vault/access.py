@@ -26,7 +26,6 @@ CONTAINERS = {
     int(MediaType.MATROSKA): ("webm", "video/webm"),
     int(MediaType.MP4): ("mp4", "video/mp4"),
 }
-ACCESS_ACTIONS = ("playback", "download", "release-export", "subject-access-export")
 
 
 @dataclass(frozen=True, slots=True)
