@@ -23,14 +23,11 @@ path, then `?` and the raw query string if the query is non-empty. With httpx th
 from __future__ import annotations
 
 import base64
-import binascii
 import enum
 import hashlib
 import math
-import os
 import re
 import secrets
-import stat
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +37,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.atomic import atomic_output
-from agent.crypto.keys import KeyFileError
+from agent.crypto.keys import (
+    KeyFileError,
+    b64url_decode,
+    b64url_encode,
+    key_line,
+    read_private_text,
+)
 
 DEVICE_KEY_PREFIX = "callreel-device-key-1:"
 DEVICE_PUBLIC_PREFIX = "callreel-device-pub-1:"
@@ -90,43 +93,6 @@ class RequestSignatureError(Exception):
         return (type(self), (self.reason, self.message))
 
 
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _b64decode_key(text: str, what: str) -> bytes:
-    try:
-        # validate=True: the lenient decoder would silently drop stray characters.
-        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise KeyFileError(f"{what} is not valid base64url: {exc}") from None
-
-
-def _key_line(text: str, prefix: str, what: str) -> str:
-    """The single key line of a key text; blank lines and `#` comments are allowed."""
-    lines = [
-        line.strip()
-        for line in text.splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    if len(lines) != 1:
-        raise KeyFileError(f"{what} must hold exactly one key line, found {len(lines)}")
-    line = lines[0]
-    if not line.startswith(prefix):
-        other_kind, other_prefix = (
-            ("public", DEVICE_PUBLIC_PREFIX)
-            if prefix == DEVICE_KEY_PREFIX
-            else ("private", DEVICE_KEY_PREFIX)
-        )
-        hint = (
-            f" (this looks like a {other_kind} device key; check which one you passed)"
-            if line.startswith(other_prefix)
-            else ""
-        )
-        raise KeyFileError(f"{what} must start with {prefix!r}{hint}")
-    return line[len(prefix) :]
-
-
 @dataclass(frozen=True, slots=True)
 class DevicePublicKey:
     """An enrolled device's Ed25519 public key, as the vault stores it."""
@@ -146,11 +112,16 @@ class DevicePublicKey:
 
     @classmethod
     def from_text(cls, text: str) -> DevicePublicKey:
-        body = _key_line(text, DEVICE_PUBLIC_PREFIX, "device public key")
-        return cls.from_raw(_b64decode_key(body, "device public key"))
+        body = key_line(
+            text,
+            DEVICE_PUBLIC_PREFIX,
+            "device public key",
+            {DEVICE_KEY_PREFIX: "a private device key"},
+        )
+        return cls.from_raw(b64url_decode(body, "device public key"))
 
     def to_text(self) -> str:
-        return DEVICE_PUBLIC_PREFIX + _b64encode(self.raw)
+        return DEVICE_PUBLIC_PREFIX + b64url_encode(self.raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +149,13 @@ class DeviceKey:
 
     @classmethod
     def from_text(cls, text: str) -> DeviceKey:
-        body = _key_line(text, DEVICE_KEY_PREFIX, "device key")
-        return cls.from_raw(_b64decode_key(body, "device key"))
+        body = key_line(
+            text, DEVICE_KEY_PREFIX, "device key", {DEVICE_PUBLIC_PREFIX: "a public device key"}
+        )
+        return cls.from_raw(b64url_decode(body, "device key"))
 
     def to_text(self) -> str:
-        return DEVICE_KEY_PREFIX + _b64encode(self.raw)
+        return DEVICE_KEY_PREFIX + b64url_encode(self.raw)
 
     def public_text(self) -> str:
         """The text the vault stores at enrolment: `callreel-device-pub-1:...`."""
@@ -215,19 +188,7 @@ class DeviceKey:
     @classmethod
     def load(cls, path: Path) -> DeviceKey:
         """Read a device key file, refusing one that other users could access (as ssh does)."""
-        try:
-            with path.open("rb") as handle:
-                mode = os.fstat(handle.fileno()).st_mode
-                data = handle.read(64 * 1024)
-            text = data.decode("ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise KeyFileError(f"cannot read device key {path}: {exc}") from None
-        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyFileError(
-                f"device key {path} is accessible by other users (mode {stat.S_IMODE(mode):o});"
-                f" run: chmod 600 {path}"
-            )
-        return cls.from_text(text)
+        return cls.from_text(read_private_text(path, "device key"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +278,7 @@ def sign_request(
         HEADER_DEVICE: str(device_id),
         HEADER_TIMESTAMP: str(timestamp),
         HEADER_NONCE: nonce,
-        HEADER_SIGNATURE: _b64encode(key.sign(message)),
+        HEADER_SIGNATURE: b64url_encode(key.sign(message)),
     }
 
 
@@ -415,7 +376,7 @@ def verify_request(
         )
     signature = base64.urlsafe_b64decode(signature_text + "==")
     # Only one spelling per signature: the last character's spare bits must be zero.
-    if _b64encode(signature) != signature_text:
+    if b64url_encode(signature) != signature_text:
         raise _malformed(f"{HEADER_SIGNATURE} is not canonical base64url")
     problem = _check_method(method) or _check_target(path_and_query)
     if problem:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import re
 import ssl
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from filelock import FileLock, Timeout
 
 from agent.atomic import atomic_output
+from agent.crypto.keys import KeyFileError, read_private_file
 
 CERT_FILENAME = "vault-tls.crt"
 KEY_FILENAME = "vault-tls.key"
@@ -105,17 +104,9 @@ def _regenerate_hint(cert_path: Path, key_path: Path) -> str:
 
 def _read_private_file(path: Path) -> bytes:
     try:
-        with path.open("rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            data = handle.read(_MAX_FILE_BYTES)
-    except OSError as exc:
-        raise TlsCertificateError(f"cannot read the vault's TLS key {path}: {exc}") from None
-    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise TlsCertificateError(
-            f"the vault's TLS key {path} is accessible by other users"
-            f" (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
-        )
-    return data
+        return read_private_file(path, "the vault's TLS key", _MAX_FILE_BYTES)
+    except KeyFileError as exc:
+        raise TlsCertificateError(str(exc)) from None
 
 
 def _load_existing(

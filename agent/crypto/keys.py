@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,11 +32,12 @@ class KeyFileError(ValueError):
     """A key file or key text is missing, malformed or unsafe; the message says which."""
 
 
-def _b64encode(raw: bytes) -> str:
+def b64url_encode(raw: bytes) -> str:
+    """Unpadded base64url, as every Callreel key line writes its key."""
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def _b64decode(text: str, what: str) -> bytes:
+def b64url_decode(text: str, what: str) -> bytes:
     try:
         # validate=True: the lenient decoder would silently drop stray characters.
         return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
@@ -43,8 +45,39 @@ def _b64decode(text: str, what: str) -> bytes:
         raise KeyFileError(f"{what} is not valid base64url: {exc}") from None
 
 
-def _key_line(text: str, prefix: str, what: str) -> str:
-    """The single key line of a key file; blank lines and `#` comments are allowed."""
+MAX_KEY_FILE_BYTES = 64 * 1024
+
+
+def read_private_file(path: Path, what: str, limit: int = MAX_KEY_FILE_BYTES) -> bytes:
+    """A private key file's bytes, refused (as ssh does) if other users could access it.
+    The mode is taken from the opened file, so it is the file that was read."""
+    try:
+        with path.open("rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            data = handle.read(limit)
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {what} {path}: {exc}") from None
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"{what} {path} is accessible by other users (mode {stat.S_IMODE(mode):o});"
+            f" run: chmod 600 {path}"
+        )
+    return data
+
+
+def read_private_text(path: Path, what: str) -> str:
+    """`read_private_file` for the one-line text key files."""
+    data = read_private_file(path, what)
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise KeyFileError(f"cannot read {what} {path}: {exc}") from None
+
+
+def key_line(text: str, prefix: str, what: str, confusable: Mapping[str, str]) -> str:
+    """The single key line of a key file, without its prefix; blank lines and `#` comments
+    are allowed. `confusable` maps the prefixes of the other kinds of key that could be
+    passed by mistake to what to call them in the error."""
     lines = [
         line.strip()
         for line in text.splitlines()
@@ -54,15 +87,13 @@ def _key_line(text: str, prefix: str, what: str) -> str:
         raise KeyFileError(f"{what} must hold exactly one key line, found {len(lines)}")
     line = lines[0]
     if not line.startswith(prefix):
-        other_kind, other_prefix = (
-            ("a recipient", RECIPIENT_PREFIX)
-            if prefix == IDENTITY_PREFIX
-            else ("an identity", IDENTITY_PREFIX)
-        )
-        hint = (
-            f" (this looks like {other_kind} key; check which file you passed)"
-            if line.startswith(other_prefix)
-            else ""
+        hint = next(
+            (
+                f" (this looks like {kind}; check which file you passed)"
+                for other, kind in confusable.items()
+                if line.startswith(other)
+            ),
+            "",
         )
         raise KeyFileError(f"{what} must start with {prefix!r}{hint}")
     return line[len(prefix) :]
@@ -90,8 +121,10 @@ class VaultRecipient:
 
     @classmethod
     def from_text(cls, text: str) -> VaultRecipient:
-        body = _key_line(text, RECIPIENT_PREFIX, "recipient key")
-        return cls.from_raw(_b64decode(body, "recipient key"))
+        body = key_line(
+            text, RECIPIENT_PREFIX, "recipient key", {IDENTITY_PREFIX: "an identity key"}
+        )
+        return cls.from_raw(b64url_decode(body, "recipient key"))
 
     @classmethod
     def load(cls, path: Path) -> VaultRecipient:
@@ -107,7 +140,7 @@ class VaultRecipient:
         return hashlib.sha256(_KEY_ID_CONTEXT + self.raw).digest()[:KEY_ID_LEN]
 
     def to_text(self) -> str:
-        return RECIPIENT_PREFIX + _b64encode(self.raw)
+        return RECIPIENT_PREFIX + b64url_encode(self.raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,27 +180,18 @@ class VaultIdentity:
 
     @classmethod
     def from_text(cls, text: str) -> VaultIdentity:
-        body = _key_line(text, IDENTITY_PREFIX, "identity key")
-        return cls.from_raw(_b64decode(body, "identity key"))
+        body = key_line(
+            text, IDENTITY_PREFIX, "identity key", {RECIPIENT_PREFIX: "a recipient key"}
+        )
+        return cls.from_raw(b64url_decode(body, "identity key"))
 
     @classmethod
     def load(cls, path: Path) -> VaultIdentity:
         """Read an identity file, refusing one that other users could read (as ssh does)."""
-        try:
-            mode = path.stat().st_mode
-            text = path.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise KeyFileError(f"cannot read identity key {path}: {exc}") from None
-        identity = cls.from_text(text)
-        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyFileError(
-                f"identity key {path} is accessible by other users (mode {stat.S_IMODE(mode):o});"
-                f" run: chmod 600 {path}"
-            )
-        return identity
+        return cls.from_text(read_private_text(path, "identity key"))
 
     def to_text(self) -> str:
-        return IDENTITY_PREFIX + _b64encode(self.raw)
+        return IDENTITY_PREFIX + b64url_encode(self.raw)
 
 
 def write_key_pair(identity: VaultIdentity, directory: Path) -> tuple[Path, Path]:
