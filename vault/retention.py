@@ -25,46 +25,37 @@ def set_hold(ctx: VaultContext, actor: Actor, recording_id: uuid.UUID, reason: s
     actor.require(Permission.LEGAL_HOLD)
     if not reason.strip() or len(reason) > MAX_REASON:
         raise VaultError(f"a legal hold needs a reason of 1-{MAX_REASON} characters")
-    with write_transaction(ctx.engine) as connection:
-        row = recording_row(connection, recording_id)
-        if row.state == RecordingState.SHREDDED:
-            raise Conflict(f"recording {recording_id} is already deleted")
-        connection.execute(
-            recordings.update()
-            .where(recordings.c.id == recording_id)
-            .values(hold_reason=reason, hold_by=actor.username)
-        )
-        keys = _blob_keys(connection, recording_id)
-    for key in keys:
-        ctx.store.set_legal_hold(key, True)
-    audit_log.append(
-        ctx.engine,
-        at=ctx.clock(),
-        actor=actor.username,
-        action="legal-hold",
-        subject=str(recording_id),
-        details={"reason": reason},
-    )
+    _apply_hold(ctx, actor, recording_id, reason)
 
 
 def clear_hold(ctx: VaultContext, actor: Actor, recording_id: uuid.UUID) -> None:
     actor.require(Permission.LEGAL_HOLD)
+    _apply_hold(ctx, actor, recording_id, None)
+
+
+def _apply_hold(
+    ctx: VaultContext, actor: Actor, recording_id: uuid.UUID, reason: str | None
+) -> None:
+    """Place the hold (`reason`) or lift it (None), in the vault and in the store; logged."""
     with write_transaction(ctx.engine) as connection:
-        recording_row(connection, recording_id)
+        row = recording_row(connection, recording_id)
+        if reason is not None and row.state == RecordingState.SHREDDED:
+            raise Conflict(f"recording {recording_id} is already deleted")
         connection.execute(
             recordings.update()
             .where(recordings.c.id == recording_id)
-            .values(hold_reason=None, hold_by=None)
+            .values(hold_reason=reason, hold_by=None if reason is None else actor.username)
         )
         keys = _blob_keys(connection, recording_id)
     for key in keys:
-        ctx.store.set_legal_hold(key, False)
+        ctx.store.set_legal_hold(key, reason is not None)
     audit_log.append(
         ctx.engine,
         at=ctx.clock(),
         actor=actor.username,
-        action="legal-hold-lifted",
+        action="legal-hold" if reason is not None else "legal-hold-lifted",
         subject=str(recording_id),
+        details=None if reason is None else {"reason": reason},
     )
 
 
