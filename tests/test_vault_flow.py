@@ -20,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from agent.crypto.format import MAX_SEGMENT_INDEX, MediaType, SegmentError
+from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
 from agent.crypto.keys import VaultRecipient
 from agent.crypto.unseal import open_segment
 from agent.device_signing import DeviceKey, sign_request
@@ -297,7 +297,7 @@ def _playback(vault: VaultUnderTest, recording_id: uuid.UUID) -> int:
 
 
 def _blobs(recording: SealedRecording) -> list[str]:
-    return [blob_key(recording.recording_id, i) for i in (0, 1, 2, MAX_SEGMENT_INDEX)]
+    return [blob_key(recording.recording_id, i) for i in (0, 1, 2, METADATA_SEGMENT_INDEX)]
 
 
 def test_retention_shreds_expired_recordings_but_not_held_ones(

@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from agent.capture.encoder import EncoderSettings
-from agent.crypto.format import MAX_SEGMENT_INDEX, MediaType
+from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType
 from agent.crypto.keys import VaultIdentity, VaultRecipient
 from agent.crypto.seal import RecordingSealer
 from agent.device_signing import DeviceKey
@@ -186,7 +186,9 @@ def sealed_recording(recipient: VaultRecipient) -> SealedRecording:
     recording_id = uuid.uuid4()
     sealer = RecordingSealer(recipient, recording_id)
     sealed = [sealer.seal(i, MediaType.MP4, data) for i, data in enumerate(_encoded_media())]
-    sealed.append(sealer.seal(MAX_SEGMENT_INDEX, MediaType.JSON, json.dumps({"ok": 1}).encode()))
+    sealed.append(
+        sealer.seal(METADATA_SEGMENT_INDEX, MediaType.JSON, json.dumps({"ok": 1}).encode())
+    )
     return SealedRecording(
         recording_id, [(hashlib.sha256(s).hexdigest(), s) for s in sealed], sealer
     )

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from agent.crypto.format import MediaType, SegmentError
+from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
 from agent.crypto.unseal import open_segment
 from vault import audit_log, keystore
 from vault.assemble import AssembleError, join_segments
 from vault.context import Actor, VaultContext
 from vault.db import recordings, segments, users
 from vault.errors import Forbidden, Gone, NotFound, Unavailable, VaultError
-from vault.ingest import METADATA_SEGMENT_INDEX, RecordingState
+from vault.ingest import RecordingState
 from vault.purposes import Purpose, access_allowed
 from vault.roles import Permission
 from vault.segment_store import SegmentStoreError

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from agent.crypto.format import MAX_SEGMENT_INDEX, MediaType, SegmentError, parse_header
+from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError, parse_header
 from agent.crypto.unseal import open_segment
 from vault import keystore, sessions
 from vault.context import VaultContext
@@ -20,7 +20,6 @@ from vault.devices import MAX_CLOCK_SKEW_SECONDS, Device
 from vault.errors import Conflict, Forbidden, Gone, NotFound, TooLarge, VaultError
 from vault.purposes import Purpose
 
-METADATA_SEGMENT_INDEX = MAX_SEGMENT_INDEX
 MEDIA_TYPES = (MediaType.MATROSKA, MediaType.MP4)
 
 

@@ -23,13 +23,11 @@ import numpy as np
 from agent.capture.audio import CallAudioCapture
 from agent.capture.encoder import EncodedSegment, EncoderSettings, Segmenter
 from agent.capture.grab import MaskedGrabber
-from agent.crypto.format import MediaType
+from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType
 from agent.crypto.seal import RecordingSealer
 from agent.spool import RecordingState, Spool
 
 DEFAULT_FPS = 5.0
-METADATA_SEGMENT_INDEX = 2**32 - 1
-"""The recording's JSON metadata (pauses, counts) travels as the last possible segment."""
 
 
 @dataclass(slots=True)
