@@ -64,12 +64,12 @@ from agent.crypto.format import MediaType
 from agent.crypto.keys import VaultRecipient
 from agent.crypto.seal import RecordingSealer
 from agent.device_signing import DeviceKey, sign_request
+from agent.pinned_tls import CERT_FILENAME, client_ssl_context
 from agent.vault_client import DeviceClient, enrol
 from vault import accounts, devices
 from vault.db import open_database
 from vault.roles import Role
 from vault.server import RECIPIENT_FILE, TLS_DIRECTORY, locations
-from vault.tls import CERT_FILENAME, client_ssl_context
 
 BIN = Path(sys.executable).parent
 HEALTH = "/api/v1/health"

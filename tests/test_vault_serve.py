@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from agent.device_signing import DeviceKey
+from agent.pinned_tls import client_ssl_context
 from agent.vault_client import DeviceClient, enrol
 from tests.processes import stop_processes
-from vault.tls import client_ssl_context
 
 CLI = [sys.executable, "-m", "vault.cli"]
 PASSWORD = "trainer password 1"  # noqa: S105  (a throwaway vault's test user)

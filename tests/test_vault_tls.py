@@ -17,14 +17,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from agent.pinned_tls import CERT_FILENAME, TlsCertificateError, client_ssl_context
 from vault.tls import (
-    CERT_FILENAME,
     KEY_FILENAME,
     VALIDITY_DAYS,
-    TlsCertificateError,
     TlsFiles,
     certificate_fingerprint,
-    client_ssl_context,
     ensure_certificate,
     server_ssl_context,
 )

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
+from agent.pinned_tls import client_ssl_context
 from vault.purposes import Purpose
-from vault.tls import client_ssl_context
 
 DEFAULT_URL = "https://127.0.0.1:8443"
 

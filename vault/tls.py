@@ -26,8 +26,8 @@ from filelock import FileLock, Timeout
 
 from agent.atomic import atomic_output
 from agent.crypto.keys import KeyFileError, read_private_file
+from agent.pinned_tls import CERT_FILENAME, TlsCertificateError
 
-CERT_FILENAME = "vault-tls.crt"
 KEY_FILENAME = "vault-tls.key"
 LOCK_FILENAME = ".vault-tls.lock"
 DEFAULT_HOSTNAMES = ("localhost", "127.0.0.1")
@@ -38,10 +38,6 @@ _DNS_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _MAX_FILE_BYTES = 1024 * 1024
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class TlsCertificateError(RuntimeError):
-    """The vault's certificate files are missing, unsafe or unsuitable; the message says how."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,29 +283,4 @@ def server_ssl_context(files: TlsFiles) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile=files.cert_path, keyfile=files.key_path)
-    return context
-
-
-def client_ssl_context(ca_file: Path) -> ssl.SSLContext:
-    """A client context that trusts exactly the certificates in `ca_file`, not the system's.
-
-    Host names are checked against the certificate's SANs as usual, so connect with a name or
-    address the vault certificate lists. Works as `httpx.Client(verify=context)`.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname, CERT_REQUIRED
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.verify_flags |= ssl.VERIFY_X509_STRICT
-    try:
-        context.load_verify_locations(cafile=ca_file)
-    except FileNotFoundError:
-        raise TlsCertificateError(
-            f"vault certificate file {ca_file} does not exist; copy the vault's"
-            f" {CERT_FILENAME} to this machine and point the agent at it"
-        ) from None
-    except (OSError, ssl.SSLError) as exc:
-        raise TlsCertificateError(
-            f"cannot load the vault certificate {ca_file} as a PEM CA file: {exc}"
-        ) from None
-    if not context.get_ca_certs():
-        raise TlsCertificateError(f"{ca_file} holds no certificate")
     return context

@@ -14,6 +14,7 @@ import collections
 import contextlib
 import json
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class CapturePipeline:
         *,
         settings: EncoderSettings | None = None,
         fps: float = DEFAULT_FPS,
+        blank_titles: re.Pattern[str] | None = None,
     ) -> None:
         self._grabber = grabber
         self._audio = audio
@@ -66,6 +68,11 @@ class CapturePipeline:
         self._spool = spool
         self._settings = settings or EncoderSettings()
         self._interval = 1.0 / fps
+        # Checked on every frame, so a payment page is dark from its first frame even before
+        # the state machine has heard of it (the agent's title watcher is slower).
+        self._blank_titles = blank_titles
+        self.latest_frame: np.ndarray | None = None
+        """The last frame as stored (masked, black while paused), for the agent's preview."""
         # None in the queue is a wake-up: stop() must not wait out the encoder's frame timeout.
         self._frames: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(
             maxsize=round(fps * 2)
@@ -93,6 +100,13 @@ class CapturePipeline:
         ]
         for thread in self._threads:
             thread.start()
+
+    def cancel(self) -> None:
+        """Release the devices opened by `prepare` without recording anything (the notice was
+        withdrawn, the call declared personal or refused before capture began)."""
+        self._audio.close()
+        self._sealer.destroy()
+        self._grabber.close()
 
     def elapsed(self) -> float:
         return self._audio.now() - self._start_time
@@ -144,10 +158,17 @@ class CapturePipeline:
                 at = self.elapsed()
                 frame = self._grabber.grab()
                 pixels = frame.pixels
+                blank_reason = frame.blank_reason
+                if self._blank_titles is not None and self._blank_titles.search(
+                    frame.snapshot.title
+                ):
+                    pixels = np.zeros_like(pixels)
+                    blank_reason = blank_reason or "payment window"
                 if self._is_paused_at(at):
                     pixels = np.zeros_like(pixels)
-                if frame.blank_reason is not None:
-                    self.summary.blank_reasons[frame.blank_reason] += 1
+                if blank_reason is not None:
+                    self.summary.blank_reasons[blank_reason] += 1
+                self.latest_frame = pixels
                 self.summary.frames_grabbed += 1
                 try:
                     self._frames.put_nowait((pixels, at))
