@@ -91,8 +91,11 @@ class CapturePipeline:
         recording starts on settled audio; nothing is kept until `start`."""
         self._audio.open()
 
-    def start(self) -> None:
+    def start(self, *, paused: bool = False) -> None:
+        """Begin recording; `paused` keeps it dark and silent from its very first frame."""
         self._start_time = self._audio.start()
+        if paused:
+            self._paused_since = 0.0  # before the grab thread exists, so no frame escapes
         self._spool.set_recording_state(self._sealer.recording_id, RecordingState.RECORDING)
         self._threads = [
             threading.Thread(target=self._grab_loop, name="callreel-grab", daemon=True),

@@ -1,0 +1,274 @@
+"""`callreel-agent run`: the composition root, and the only module outside agent/ui/ with Qt.
+
+It reads the settings (defaults < user < managed policy), makes sure only one agent runs per
+user, connects to the enrolled vault (or, with no vault configured, starts and enrols a local
+one), and wires the pieces: call detectors and the control socket feed the core; the core
+drives capture and the user interface; the uploader drains the spool to the vault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import logging.handlers
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from agent import __version__
+from agent.agent_core import AgentCore, UploadSummary
+from agent.agent_view import SettingShown
+from agent.capture.window import WindowMatch
+from agent.capture_factory import CaptureChoices, SettingsCaptureFactory
+from agent.control_channel import ControlServer
+from agent.enrolment import Enrolment, EnrolmentError, device_client
+from agent.hotkey import HotkeyUnavailableError, create_hotkey
+from agent.local_vault import running_local_vault
+from agent.managed_policy import PolicyError, PolicyFile, default_managed_source
+from agent.paths import AgentPaths
+from agent.payment_watch import PaymentTitleWatcher
+from agent.session import Pause, PauseSource, RecordingStateMachine, Resume
+from agent.settings import AgentSettings, load_settings
+from agent.spool import Spool, SpoolError
+from agent.telephony.factory import create_detectors
+from agent.telephony.hook import HookDetector
+from agent.ui.bridge import QtAgentView
+from agent.ui.shell import AgentShell
+from agent.upload import Uploader, UploadStatus
+
+log = logging.getLogger("callreel.agent")
+PROG = "callreel-agent run"
+
+
+def _paths(args: argparse.Namespace) -> AgentPaths:
+    return AgentPaths.under(args.root) if args.root else AgentPaths.for_user()
+
+
+def _log_to(paths: AgentPaths) -> None:
+    paths.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        paths.data_dir / "agent.log", maxBytes=5 * 1024 * 1024, backupCount=3
+    )
+    console = logging.StreamHandler()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for sink in (handler, console):
+        sink.setFormatter(fmt)
+    logging.basicConfig(level=logging.INFO, handlers=[handler, console], force=True)
+
+
+def _capture_choices(settings: AgentSettings) -> CaptureChoices:
+    window = None
+    if settings.window_title_pattern or settings.window_executable or settings.window_class:
+        window = WindowMatch(
+            executable=settings.window_executable or None,
+            window_class=settings.window_class or None,
+            title_pattern=settings.window_title_pattern or None,
+        )
+    return CaptureChoices(
+        window=window,
+        microphone=settings.microphone or None,
+        far_end=settings.far_end or None,
+        codec=settings.codec,
+        width=settings.video_width,
+        height=settings.video_height,
+        segment_seconds=settings.segment_seconds,
+        fps=settings.fps,
+        payment_title_pattern=settings.payment_title_pattern,
+    )
+
+
+def _upload_summary(status: UploadStatus) -> UploadSummary:
+    problems = tuple(status.refusals)
+    if status.state == "stopped" and status.last_error:
+        problems += (status.last_error,)
+    return UploadSummary(status.backlog_segments, status.backlog_bytes, status.note(), problems)
+
+
+@contextlib.contextmanager
+def _vault_enrolment(settings: AgentSettings, paths: AgentPaths) -> Iterator[Enrolment]:
+    if not settings.vault_url:
+        with running_local_vault(paths) as local:
+            print(f"callreel-agent: local vault at {local.url} (data {local.data_dir})")
+            print("callreel-agent: start a training session for yourself with:")
+            print(f"  {local.how_to_start_a_session()}", flush=True)
+            yield local.enrolment
+        return
+    enrolment = Enrolment.load(paths.enrolment_file)
+    if enrolment.vault_url.rstrip("/") != settings.vault_url.rstrip("/"):
+        raise EnrolmentError(
+            f"this machine is enrolled with {enrolment.vault_url} but the policy names"
+            f" {settings.vault_url}; enrol it with that vault (callreel-agent enrol)"
+        )
+    yield enrolment
+
+
+def _quit_on_signals(app: QApplication) -> QTimer:
+    """Qt's event loop does not run Python signal handlers until it wakes; a timer wakes it."""
+    requested: list[int] = []
+
+    def request(signum: int, _frame: object) -> None:
+        requested.append(signum)
+
+    signal.signal(signal.SIGTERM, request)
+    signal.signal(signal.SIGINT, request)
+    timer = QTimer()
+    timer.timeout.connect(lambda: app.quit() if requested else None)
+    timer.start(200)
+    return timer
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    managed = PolicyFile(args.policy_file) if args.policy_file else default_managed_source()
+    try:
+        effective = load_settings(paths.user_settings_file, managed)
+    except PolicyError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    _log_to(paths)
+    for problem in effective.problems:
+        log.warning("setting ignored: %s", problem)
+    paths.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    instance = FileLock(str(paths.instance_lock_file))
+    try:
+        instance.acquire(timeout=0)
+    except Timeout:
+        print(
+            f"{PROG}: the Callreel agent is already running for this user"
+            " (see its tray icon, or: callreel-agent status)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        return _run_locked(args, paths, effective.values, effective.shown())
+    except (EnrolmentError, SpoolError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        instance.release()
+
+
+def _run_locked(
+    args: argparse.Namespace,
+    paths: AgentPaths,
+    settings: AgentSettings,
+    shown: tuple[SettingShown, ...],
+) -> int:
+    with contextlib.ExitStack() as stack:
+        enrolment = stack.enter_context(_vault_enrolment(settings, paths))
+        spool_dir = Path(settings.spool_dir) if settings.spool_dir else paths.spool_dir
+        spool = stack.enter_context(Spool(spool_dir, max_bytes=settings.spool_max_mb * 1024**2))
+        if not spool.recovery.clean:
+            log.warning("spool recovered after an unclean stop: %s", spool.recovery)
+        capture = SettingsCaptureFactory(_capture_choices(settings), enrolment.recipient(), spool)
+        stack.callback(capture.close_preview)
+
+        existing = QApplication.instance()
+        app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
+        app.setApplicationName("Callreel")
+        app.setQuitOnLastWindowClosed(False)
+        view = QtAgentView()
+        uploader_box: list[Uploader] = []
+        core = AgentCore(
+            machine=RecordingStateMachine(settings.call_policy(), clock=time.time),
+            spool=spool,
+            capture=capture,
+            view=view,
+            vault=device_client(paths, enrolment),
+            settings_shown=shown,
+            session_poll_s=settings.session_poll_s,
+            on_capture_settled=lambda: uploader_box[0].wake() if uploader_box else None,
+            preview=capture.preview,
+        )
+        uploader = Uploader(
+            spool,
+            device_client(paths, enrolment),
+            agent_version=__version__,
+            limit_kbps=settings.upload_limit_kbps,
+            heartbeat_s=settings.heartbeat_s,
+            on_change=lambda status: core.on_upload_status(_upload_summary(status)),
+        )
+        uploader_box.append(uploader)
+        shell = AgentShell(view, core)
+        stack.callback(shell.close)
+        stoppers = _start_services(
+            settings, paths=paths, core=core, uploader=uploader, capture=capture, shell=shell
+        )
+        stack.callback(_stop_all, stoppers)
+        if args.open_window:
+            shell.open_window()
+        timer = _quit_on_signals(app)
+        stack.callback(timer.stop)
+        log.info("agent running (version %s, device %s)", __version__, enrolment.device_id)
+        app.exec()
+    return 0
+
+
+def _start_services(
+    settings: AgentSettings,
+    *,
+    paths: AgentPaths,
+    core: AgentCore,
+    uploader: Uploader,
+    capture: SettingsCaptureFactory,
+    shell: AgentShell,
+) -> list[Callable[[], object]]:
+    """Start everything that feeds the core; return how to stop each, in start order."""
+    detectors = create_detectors(
+        settings.detectors,
+        softphone_executable=settings.softphone_executable,
+        baresip_address=settings.baresip_ctrl_address,
+    )
+    hook = next((d for d in detectors if isinstance(d, HookDetector)), None)
+
+    def control(request: dict[str, object]) -> dict[str, object]:
+        if request.get("command") == "hook":
+            if hook is None:
+                return {"ok": False, "error": "the hook detector is not enabled by policy"}
+            return hook.handle_request(request)
+        return core.handle_control(request)
+
+    stoppers: list[Callable[[], object]] = []
+    core.start()
+    stoppers.append(core.shutdown)
+    uploader.start()
+    stoppers.append(uploader.stop)
+    server = ControlServer(paths.runtime_dir, control)
+    server.start()
+    stoppers.append(server.stop)
+    for detector in detectors:
+        detector.start(core.on_call_signal)
+        stoppers.append(detector.stop)
+    if settings.payment_title_pattern and capture.has_window:
+        watcher = PaymentTitleWatcher(
+            settings.payment_title_pattern,
+            capture.locator,
+            lambda matching: core.post(
+                Pause(PauseSource.PAYMENT_WINDOW)
+                if matching
+                else Resume(PauseSource.PAYMENT_WINDOW)
+            ),
+        )
+        watcher.start()
+        stoppers.append(watcher.stop)
+    try:
+        shell.start_hotkey(create_hotkey(settings.pause_hotkey))
+        stoppers.append(shell.stop_hotkey)
+    except HotkeyUnavailableError as exc:
+        log.warning("no pause hotkey: %s (pause from the tray or callreel-agent pause)", exc)
+    return stoppers
+
+
+def _stop_all(stoppers: list[Callable[[], object]]) -> None:
+    for stop in reversed(stoppers):
+        try:
+            stop()
+        except Exception:
+            log.exception("stopping %r failed", stop)
