@@ -74,7 +74,7 @@ from agent.session import (
     TimerKind,
     TrainingSession,
 )
-from agent.spool import RecordingState, Spool
+from agent.spool import RecordingState, Spool, SpooledRecording, VaultState
 from agent.telephony.base import CallSignal
 
 log = logging.getLogger(__name__)
@@ -172,6 +172,21 @@ class _Recording:
     started: bool = False
     stopped: bool = False
     error_reported: bool = False
+
+
+def describe_recording(recording: SpooledRecording) -> str:
+    """Where a recording of this machine stands, for the agent's window."""
+    attention = recording.attention
+    if attention is not None:
+        return attention
+    if recording.state is RecordingState.DISCARDED:
+        return "discarded: nothing of the call was kept"
+    if recording.state is RecordingState.RECORDING:
+        return "recording"
+    ended = "interrupted" if recording.state is RecordingState.INTERRUPTED else "complete"
+    if recording.vault_state is VaultState.ENDED:
+        return f"uploaded ({ended})"
+    return f"{ended}, {recording.pending_segments} segments waiting to upload"
 
 
 def training_session_from_vault(entry: dict[str, Any], quota: int) -> TrainingSession | None:
@@ -709,7 +724,7 @@ class AgentCore:
                     if recording.started_at is None
                     else datetime.fromtimestamp(recording.started_at).isoformat(timespec="seconds")
                 ),
-                state=recording.describe(),
+                state=describe_recording(recording),
                 accesses=tuple(accesses.get(str(recording.recording_id), ())),
             )
             for recording in self._spool.list_recordings()

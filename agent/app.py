@@ -29,7 +29,7 @@ from agent.capture.window import WindowMatch
 from agent.capture_factory import CaptureChoices, SettingsCaptureFactory
 from agent.control_channel import ControlServer
 from agent.enrolment import Enrolment, EnrolmentError, device_client
-from agent.hotkey import HotkeyUnavailableError, create_hotkey
+from agent.hotkey import HotkeyError, HotkeyUnavailableError, create_hotkey
 from agent.local_vault import running_local_vault
 from agent.managed_policy import PolicyError, PolicyFile, default_managed_source
 from agent.paths import AgentPaths
@@ -261,7 +261,7 @@ def _start_services(
     try:
         shell.start_hotkey(create_hotkey(settings.pause_hotkey))
         stoppers.append(shell.stop_hotkey)
-    except HotkeyUnavailableError as exc:
+    except (HotkeyError, HotkeyUnavailableError) as exc:
         log.warning("no pause hotkey: %s (pause from the tray or callreel-agent pause)", exc)
     return stoppers
 

@@ -7,6 +7,11 @@ Layout under the spool root:
     quarantine/       files found in segments/ that fail their own hash (kept, never deleted)
     spool.lock        held while an agent process owns the spool
 
+Format 2 adds to each recording the training session it belongs to, when its call started,
+and how far the vault has taken it (`VaultState`); a format-1 spool is migrated in place on
+open, its recordings kept (they have no session, so they are listed as needing attention and
+never uploaded).
+
 A segment is written to tmp/, fsynced, renamed into segments/, the directory fsynced, and only
 then entered in the manifest. It leaves only through `acknowledge()` with its hash. Every step
 survives SIGKILL: `Spool()` recovers on open (see `RecoveryReport`).
@@ -35,7 +40,7 @@ from agent.crypto.format import MediaType, SegmentError, parse_header
 
 log = logging.getLogger(__name__)
 
-SPOOL_FORMAT_VERSION = 1
+SPOOL_FORMAT_VERSION = 2
 DEFAULT_MAX_BYTES = 2 * 1024**3
 DEFAULT_MIN_FREE_BYTES = 64 * 1024**2
 _SEGMENT_SUFFIX = ".seg"
@@ -45,7 +50,11 @@ _SCHEMA = """
 CREATE TABLE recordings (
     recording_id TEXT PRIMARY KEY,
     state TEXT NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    session_id TEXT,
+    started_at REAL,
+    vault_state TEXT NOT NULL DEFAULT 'unregistered',
+    refusal TEXT
 );
 CREATE TABLE segments (
     sequence INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -60,6 +69,23 @@ CREATE TABLE segments (
 );
 """
 
+# Each step takes a manifest of the previous format to the next; they run in one transaction.
+_MIGRATIONS = {
+    1: (
+        "ALTER TABLE recordings ADD COLUMN session_id TEXT",
+        "ALTER TABLE recordings ADD COLUMN started_at REAL",
+        "ALTER TABLE recordings ADD COLUMN vault_state TEXT NOT NULL DEFAULT 'unregistered'",
+        "ALTER TABLE recordings ADD COLUMN refusal TEXT",
+    ),
+}
+
+
+_RECORDINGS_QUERY = (
+    "SELECT r.recording_id, r.session_id, r.started_at, r.state, r.vault_state, r.refusal,"
+    " COUNT(s.sha256) FROM recordings r"
+    " LEFT JOIN segments s ON s.recording_id = r.recording_id AND s.state = ?"
+)
+
 
 class SegmentState(enum.StrEnum):
     PENDING = "pending"
@@ -71,6 +97,22 @@ class RecordingState(enum.StrEnum):
     COMPLETE = "complete"
     INTERRUPTED = "interrupted"
     DISCARDED = "discarded"
+
+
+class VaultState(enum.StrEnum):
+    """How far the vault has taken a recording."""
+
+    UNREGISTERED = "unregistered"
+    REGISTERED = "registered"
+    ENDED = "ended"
+    REFUSED = "refused"
+
+
+SETTLED_STATES = (RecordingState.COMPLETE, RecordingState.INTERRUPTED)
+NO_SESSION_NOTE = (
+    "recorded outside a training session (callreel-agent record): it is kept on this machine"
+    " and never uploaded"
+)
 
 
 class SpoolError(Exception):
@@ -97,6 +139,26 @@ class SpooledSegment:
     media_type: MediaType
     size: int
     spooled_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledRecording:
+    recording_id: uuid.UUID
+    session_id: str | None
+    started_at: float | None
+    state: RecordingState
+    vault_state: VaultState
+    refusal: str | None
+    pending_segments: int
+
+    @property
+    def attention(self) -> str | None:
+        """Why a person has to look at this recording, or None while it takes its course."""
+        if self.vault_state is VaultState.REFUSED:
+            return f"refused by the vault: {self.refusal}"
+        if self.session_id is None and self.state is not RecordingState.DISCARDED:
+            return NO_SESSION_NOTE
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +268,15 @@ class Spool:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={SPOOL_FORMAT_VERSION}")
+        elif version < SPOOL_FORMAT_VERSION:
+            # SQLite's ALTER TABLE and user_version are transactional: a crash mid-migration
+            # leaves the old format whole, and the next open migrates again.
+            with self._transaction(db):
+                for step in range(version, SPOOL_FORMAT_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={SPOOL_FORMAT_VERSION}")
+            log.info("spool %s migrated from format %d to %d", path, version, SPOOL_FORMAT_VERSION)
         elif version != SPOOL_FORMAT_VERSION:
             db.close()
             raise SpoolError(
@@ -450,6 +521,136 @@ class Spool:
                 " updated_at = excluded.updated_at",
                 (str(recording_id), state, time.time()),
             )
+
+    def set_recording_session(
+        self, recording_id: uuid.UUID, session_id: str, started_at: float
+    ) -> None:
+        """Tie a recording to its training session before capture starts; only recordings
+        with a session are ever uploaded. Creates the recording (recording) if it is new."""
+        with self._lock, self._transaction(self._db):
+            row = self._db.execute(
+                "SELECT session_id, vault_state FROM recordings WHERE recording_id = ?",
+                (str(recording_id),),
+            ).fetchone()
+            if row is not None and row[1] != VaultState.UNREGISTERED and row[0] != session_id:
+                raise SpoolError(
+                    f"recording {recording_id} is already registered with the vault under"
+                    f" session {row[0]}; its session cannot change"
+                )
+            self._db.execute(
+                "INSERT INTO recordings (recording_id, state, updated_at, session_id, started_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(recording_id) DO UPDATE SET"
+                " session_id = excluded.session_id, started_at = excluded.started_at,"
+                " updated_at = excluded.updated_at",
+                (str(recording_id), RecordingState.RECORDING, time.time(), session_id, started_at),
+            )
+
+    def recordings_to_upload(self) -> list[SpooledRecording]:
+        """Recordings the uploader should take to the vault, oldest call first.
+
+        Only settled captures: segments of a call still in progress stay here, because a
+        personal-call declaration or a consent refusal can still destroy them locally.
+        """
+        return self._recordings(
+            "r.state IN (?, ?) AND r.session_id IS NOT NULL AND r.vault_state IN (?, ?)",
+            (*SETTLED_STATES, VaultState.UNREGISTERED, VaultState.REGISTERED),
+            "r.started_at, r.updated_at",
+            None,
+        )
+
+    def list_recordings(self, limit: int = 50) -> list[SpooledRecording]:
+        """The most recently touched recordings, newest first (the agent's window)."""
+        return self._recordings("1 = 1", (), "r.updated_at DESC", limit)
+
+    def unregistered_calls_by_session(self) -> dict[str, int]:
+        """Calls kept here that the vault has not counted yet, per training session.
+
+        The vault counts a call against its session's quota when the recording is registered,
+        after the call; until then only this spool knows the call was used.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT session_id, COUNT(*) FROM recordings WHERE session_id IS NOT NULL"
+                " AND vault_state = ? AND state != ? GROUP BY session_id",
+                (VaultState.UNREGISTERED, RecordingState.DISCARDED),
+            ).fetchall()
+        return {str(session): int(count) for session, count in rows}
+
+    def needing_attention(self) -> list[SpooledRecording]:
+        """Recordings that stay here until a person acts: refused by the vault, or recorded
+        without a training session."""
+        return self._recordings(
+            "r.vault_state = ? OR (r.session_id IS NULL AND r.state != ?)",
+            (VaultState.REFUSED, RecordingState.DISCARDED),
+            "r.updated_at",
+            None,
+        )
+
+    def recording(self, recording_id: uuid.UUID) -> SpooledRecording | None:
+        found = self._recordings("r.recording_id = ?", (str(recording_id),), "1", None)
+        return found[0] if found else None
+
+    def pending_for(self, recording_id: uuid.UUID) -> list[SpooledSegment]:
+        """A recording's segments waiting for the vault: media by index, metadata last."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT sha256, recording_id, segment_index, media_type, size, spooled_at"
+                " FROM segments WHERE recording_id = ? AND state = ?"
+                " ORDER BY media_type = ?, segment_index",
+                (str(recording_id), SegmentState.PENDING, int(MediaType.JSON)),
+            ).fetchall()
+        return [
+            SpooledSegment(sha, uuid.UUID(rec), index, MediaType(media), size, at)
+            for sha, rec, index, media, size, at in rows
+        ]
+
+    def mark_registered(self, recording_id: uuid.UUID) -> None:
+        self._set_vault_state(recording_id, VaultState.REGISTERED, None)
+
+    def mark_ended(self, recording_id: uuid.UUID) -> None:
+        self._set_vault_state(recording_id, VaultState.ENDED, None)
+
+    def mark_refused(self, recording_id: uuid.UUID, reason: str) -> None:
+        """The vault will not take this recording: its segments stay on disk, untouched, and
+        nothing retries it on its own; `reason` is shown to the person."""
+        self._set_vault_state(recording_id, VaultState.REFUSED, reason)
+
+    def _set_vault_state(
+        self, recording_id: uuid.UUID, state: VaultState, refusal: str | None
+    ) -> None:
+        with self._lock, self._transaction(self._db):
+            done = self._db.execute(
+                "UPDATE recordings SET vault_state = ?, refusal = ?, updated_at = ?"
+                " WHERE recording_id = ?",
+                (state, refusal, time.time(), str(recording_id)),
+            )
+            if done.rowcount == 0:
+                raise SpoolError(f"no recording {recording_id} in the spool")
+
+    def _recordings(
+        self, where: str, params: tuple[object, ...], order: str, limit: int | None
+    ) -> list[SpooledRecording]:
+        # The clauses are this module's own constants; only values travel as parameters.
+        tail = f" WHERE {where} GROUP BY r.recording_id ORDER BY {order}"
+        query = _RECORDINGS_QUERY + tail
+        arguments: tuple[object, ...] = (SegmentState.PENDING, *params)
+        if limit is not None:
+            query += " LIMIT ?"
+            arguments = (*arguments, limit)
+        with self._lock:
+            rows = self._db.execute(query, arguments).fetchall()
+        return [
+            SpooledRecording(
+                uuid.UUID(rid),
+                session,
+                started,
+                RecordingState(state),
+                VaultState(vault_state),
+                refusal,
+                pending,
+            )
+            for rid, session, started, state, vault_state, refusal, pending in rows
+        ]
 
     def recording_state(self, recording_id: uuid.UUID) -> RecordingState | None:
         with self._lock:

@@ -94,6 +94,10 @@ class DeviceClient:
         self._key = key
         self._clock = clock
 
+    @property
+    def device_id(self) -> uuid.UUID:
+        return self._device_id
+
     def _request(
         self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"
     ) -> httpx.Response:

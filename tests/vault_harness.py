@@ -26,6 +26,7 @@ from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType
 from agent.crypto.keys import VaultIdentity, VaultRecipient
 from agent.crypto.seal import RecordingSealer
 from agent.device_signing import DeviceKey
+from agent.pinned_tls import client_ssl_context
 from agent.vault_client import DeviceClient, enrol
 from tests.synthetic_recording import record_segments, stereo_tone
 from vault import accounts, devices
@@ -35,7 +36,7 @@ from vault.db import open_database
 from vault.purposes import RETENTION, Purpose, RetentionRule
 from vault.roles import Role
 from vault.segment_store import open_segment_store
-from vault.tls import client_ssl_context, ensure_certificate
+from vault.tls import ensure_certificate
 
 PASSWORD = "correct horse battery staple"  # noqa: S105  (test users only)
 
@@ -51,12 +52,76 @@ class SettableClock:
         self.now += delta
 
 
+class _Serving:
+    """uvicorn serving the app over HTTPS in a thread; it can stop and start again on the
+    same port, so that clients see an outage and then the same vault come back."""
+
+    def __init__(self, app: FastAPI, cert_path: Path, key_path: Path) -> None:
+        self._app = app
+        self._cert_path = cert_path
+        self._key_path = key_path
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        config = uvicorn.Config(
+            self._app,
+            host="127.0.0.1",
+            port=self.port,
+            ssl_certfile=str(self._cert_path),
+            ssl_keyfile=str(self._key_path),
+            log_level="warning",
+            access_log=False,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="vault-under-test", daemon=True)
+        self._server, self._thread = server, thread
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the vault under test did not start")
+            time.sleep(0.01)
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        if server.servers:
+
+            def drop_connections() -> None:
+                # A graceful TLS close waits up to 30 s for idle keep-alive clients to answer
+                # close_notify; a vault that goes away drops its connections instead.
+                for connection in list(server.server_state.connections):
+                    transport = getattr(connection, "transport", None)
+                    if transport is not None:
+                        transport.abort()
+
+            server.servers[0].get_loop().call_soon_threadsafe(drop_connections)
+        thread.join(30)
+        self._server = self._thread = None
+
+
 @dataclass
 class VaultUnderTest:
     ctx: VaultContext
     app: FastAPI
     client: httpx.Client
     tokens: dict[str, str] = field(default_factory=dict)
+    serving: _Serving | None = field(default=None, repr=False)
+
+    def stop_serving(self) -> None:
+        """The vault goes away: connections to its address are refused until resumed."""
+        assert self.serving is not None
+        self.serving.stop()
+
+    def resume_serving(self) -> None:
+        """The same vault (database, store, key) answers again on the same address."""
+        assert self.serving is not None
+        self.serving.start()
 
     def as_user(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
@@ -127,34 +192,17 @@ def running_vault(
     )
     app = create_app(ctx)
     tls = ensure_certificate(root / "tls")
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        ssl_certfile=str(tls.cert_path),
-        ssl_keyfile=str(tls.key_path),
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="vault-under-test", daemon=True)
-    thread.start()
+    serving = _Serving(app, tls.cert_path, tls.key_path)
     try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the vault under test did not start")
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+        serving.start()
         with httpx.Client(
-            base_url=f"https://127.0.0.1:{port}",
+            base_url=f"https://127.0.0.1:{serving.port}",
             verify=client_ssl_context(tls.cert_path),
             timeout=60,
         ) as client:
-            yield VaultUnderTest(ctx, app, client)
+            yield VaultUnderTest(ctx, app, client, serving=serving)
     finally:
-        server.should_exit = True
-        thread.join(30)
+        serving.stop()
         ctx.engine.dispose()
 
 

@@ -135,7 +135,10 @@ def authenticate(
             f"unknown device {device_id}: enrol this machine again with a new token"
         )
     if row.revoked_at is not None:
-        raise Forbidden(f"device {device_id} was revoked; ask an administrator to re-enrol it")
+        raise Forbidden(
+            f"device {device_id} was revoked; ask an administrator to re-enrol it",
+            code="device-revoked",
+        )
     try:
         verified = verify_request(
             headers,

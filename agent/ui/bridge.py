@@ -1,0 +1,40 @@
+"""The Qt side of agent.agent_view.AgentView: each call becomes a signal.
+
+The core calls these methods from its own thread. `QtAgentView` is created on the GUI thread,
+so Qt queues each emission to the GUI thread's event loop for every receiver living there;
+widgets are never touched from the core's thread.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from agent.agent_view import AgentStatus, NoticeContent, RecordingShown
+
+
+class QtAgentView(QObject):
+    status_changed = Signal(object)
+    """AgentStatus"""
+    notice_requested = Signal(object)
+    """NoticeContent"""
+    notice_withdrawn = Signal(str)
+    """recording id"""
+    recordings_arrived = Signal(list)
+    """list[RecordingShown]"""
+    message = Signal(str)
+
+    def show_status(self, status: AgentStatus) -> None:
+        self.status_changed.emit(status)
+
+    def show_notice(self, notice: NoticeContent) -> None:
+        self.notice_requested.emit(notice)
+
+    def hide_notice(self, recording_id: str) -> None:
+        self.notice_withdrawn.emit(recording_id)
+
+    def show_recordings(self, recordings: list[RecordingShown]) -> None:
+        # A copy: the core may keep mutating its own list after the call returns.
+        self.recordings_arrived.emit(list(recordings))
+
+    def tell(self, message: str) -> None:
+        self.message.emit(message)
