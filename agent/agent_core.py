@@ -105,7 +105,7 @@ class UploadSummary:
 
     backlog_segments: int = 0
     backlog_bytes: int = 0
-    note: str = "nothing to upload"
+    note: str = "not in touch with the vault yet"
     problems: tuple[str, ...] = ()
 
 

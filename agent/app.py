@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import logging
 import logging.handlers
+import os
 import signal
 import sys
 import time
@@ -61,6 +62,7 @@ def _log_to(paths: AgentPaths) -> None:
     for sink in (handler, console):
         sink.setFormatter(fmt)
     logging.basicConfig(level=logging.INFO, handlers=[handler, console], force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
 
 
 def _capture_choices(settings: AgentSettings) -> CaptureChoices:
@@ -124,7 +126,24 @@ def _quit_on_signals(app: QApplication) -> QTimer:
     return timer
 
 
+def _desktop_problem() -> str | None:
+    """Why no tray can show here, or None. Qt would abort the process without saying how."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return (
+            "no desktop session (DISPLAY is not set): run the agent in the user's desktop"
+            " session (it starts at logon when installed), or try it on a virtual display"
+            " with scripts/run"
+        )
+    return None
+
+
 def run_agent(args: argparse.Namespace) -> int:
+    problem = _desktop_problem()
+    if problem is not None:
+        print(f"{PROG}: {problem}", file=sys.stderr)
+        return 1
     paths = _paths(args)
     managed = PolicyFile(args.policy_file) if args.policy_file else default_managed_source()
     try:
