@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 
-from agent.telephony.base import CallDetector, CallSignal, Emit
+from agent.telephony.base import CallSignal, Emit, ThreadedDetector
 from agent.telephony.netstring import NetstringDecoder, NetstringError
 
 log = logging.getLogger(__name__)
@@ -27,30 +26,13 @@ CONNECT_TIMEOUT = 1.0
 MAX_EVENT_BYTES = 64 * 1024
 
 
-class BaresipDetector(CallDetector):
+class BaresipDetector(ThreadedDetector):
     name = "baresip"
 
     def __init__(self, host: str, port: int) -> None:
+        super().__init__()
         self._address = (host, port)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._calls: set[str] = set()
-
-    def start(self, emit: Emit) -> None:
-        if self._thread is not None:
-            raise RuntimeError("baresip detector already started")
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(emit,), name="baresip-detector", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stopping.set()
-        thread.join(timeout=1.0)
 
     def _run(self, emit: Emit) -> None:
         backoff = RECONNECT_INITIAL

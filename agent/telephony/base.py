@@ -10,6 +10,7 @@ softphone process exited) reports on-hook: a crashed softphone ends the recordin
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,3 +38,31 @@ class CallDetector(abc.ABC):
     @abc.abstractmethod
     def stop(self) -> None:
         """Stop watching and release handles; idempotent; returns within a second."""
+
+
+class ThreadedDetector(CallDetector):
+    """A detector that watches from one thread of its own until stopped."""
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, emit: Emit) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name} detector already started")
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(emit,), name=f"{self.name}-detector", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        thread.join(timeout=1.0)
+
+    @abc.abstractmethod
+    def _run(self, emit: Emit) -> None:
+        """Watch until `self._stopping` is set; `emit` each change."""

@@ -14,12 +14,11 @@ reconnects with backoff.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import PurePath
 
 import pulsectl  # type: ignore[import-untyped]
 
-from agent.telephony.base import CallDetector, CallSignal, Emit
+from agent.telephony.base import CallSignal, Emit, ThreadedDetector
 
 log = logging.getLogger(__name__)
 
@@ -29,33 +28,16 @@ RECONNECT_MAX = 5.0
 CONNECT_TIMEOUT = 1.0
 
 
-class PulseStreamDetector(CallDetector):
+class PulseStreamDetector(ThreadedDetector):
     name = "pulse"
 
     def __init__(self, executable: str, server: str | None = None) -> None:
+        super().__init__()
         """`executable`: the softphone's binary (basename or path); `server`: a libpulse
         server string such as `unix:/run/user/1000/pulse/native` (default: libpulse's own)."""
         self._binary = PurePath(executable).name
         self._server = server
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._streams: set[int] = set()
-
-    def start(self, emit: Emit) -> None:
-        if self._thread is not None:
-            raise RuntimeError("pulse detector already started")
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(emit,), name="pulse-detector", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stopping.set()
-        thread.join(timeout=1.0)
 
     def _run(self, emit: Emit) -> None:
         backoff = RECONNECT_INITIAL

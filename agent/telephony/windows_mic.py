@@ -15,13 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PureWindowsPath
 from typing import Any
 
-from agent.telephony.base import CallDetector, CallSignal, Emit
+from agent.telephony.base import CallSignal, Emit, ThreadedDetector
 
 log = logging.getLogger(__name__)
 
@@ -93,32 +92,18 @@ def any_in_use(usages: Iterable[MicUsage]) -> MicUsage | None:
     return max(live, key=lambda usage: usage.last_start, default=None)
 
 
-class WindowsMicDetector(CallDetector):
+class WindowsMicDetector(ThreadedDetector):
     name = "windows-mic"
 
     def __init__(self, executable: str, *, platform: str = sys.platform) -> None:
+        super().__init__()
         self._executable = executable
         self._platform = platform
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self, emit: Emit) -> None:
         if self._platform != "win32":
             raise RuntimeError("the windows-mic detector runs only on Windows")
-        if self._thread is not None:
-            raise RuntimeError("windows-mic detector already started")
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(emit,), name="windows-mic-detector", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stopping.set()
-        thread.join(timeout=1.0)
+        super().start(emit)
 
     def _run(self, emit: Emit) -> None:
         import winreg  # noqa: PLC0415 - Windows only, and only once the detector runs
