@@ -31,12 +31,19 @@ from agent.capture.pipeline import CapturePipeline
 from agent.capture.window import WindowMatch
 from agent.capture_factory import CaptureChoices, SettingsCaptureFactory
 from agent.control_channel import ControlServer
-from agent.crypto.keys import VaultIdentity
+from agent.crypto.keys import VaultIdentity, VaultRecipient
 from agent.hotkey import create_hotkey
 from agent.managed_policy import PolicyFile
 from agent.paths import AgentPaths
 from agent.payment_watch import PaymentTitleWatcher
-from agent.session import Pause, PauseSource, RecordingStateMachine, Resume, TrainingSession
+from agent.session import (
+    Pause,
+    PauseSource,
+    RecordingStateMachine,
+    Resume,
+    SessionStarted,
+    TrainingSession,
+)
 from agent.settings import AgentSettings, EffectiveSettings, load_settings
 from agent.spool import Spool
 from agent.ui.bridge import QtAgentView
@@ -59,7 +66,7 @@ def use_pulse_in_process(monkeypatch: pytest.MonkeyPatch, server: PulseServer) -
         if os.environ.get(name) != value:
             monkeypatch.setenv(name, value)
     already = "sounddevice" in sys.modules
-    import sounddevice  # noqa: PLC0415 - loaded only once the environment is right
+    import sounddevice  # loaded only once the environment is right
 
     if already:
         sounddevice._terminate()
@@ -114,8 +121,8 @@ def capture_choices(settings: AgentSettings) -> CaptureChoices:
 class WatchedCaptureFactory(SettingsCaptureFactory):
     """The real factory; it also remembers each pipeline it built, for the tests to watch."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, choices: CaptureChoices, recipient: VaultRecipient, spool: Spool) -> None:
+        super().__init__(choices, recipient, spool)
         self.pipelines: dict[uuid.UUID, CapturePipeline] = {}
 
     def create(self, recording_id: uuid.UUID) -> CapturePipeline:
@@ -141,8 +148,6 @@ class InProcessAgent:
         return self.effective.values
 
     def start_session(self, quota: int = 5) -> None:
-        from agent.session import SessionStarted  # noqa: PLC0415 - local: one use
-
         self.core.post(
             SessionStarted(
                 TrainingSession(
@@ -194,7 +199,6 @@ def pipeline_frame_is_black(frame: np.ndarray | None) -> bool:
 
 @contextlib.contextmanager
 def running_agent(
-    qapp: QApplication,
     root: Path,
     managed: PolicyFile,
 ) -> Iterator[InProcessAgent]:
@@ -227,7 +231,7 @@ def running_agent(
             shell.close()
             shell.tray.deleteLater()
             shell.deleteLater()
-            qapp.processEvents()
+            QApplication.processEvents()
 
         stack.callback(close_shell)
         agent = InProcessAgent(effective, paths, identity, spool, capture, view, core, shell)
