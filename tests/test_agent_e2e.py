@@ -137,7 +137,8 @@ def test_a_call_is_recorded_once_after_the_notice_and_a_call_past_the_quota_is_n
     log = world.agent.log()
     shown = re.search(rf"notice for {RID} on screen at ([0-9.]+)", log)
     began = re.search(rf"capture of {RID} started at ([0-9.]+)", log)
-    assert shown and began, log
+    assert shown, log
+    assert began, log
     assert float(began.group(1)) - float(shown.group(1)) >= LEAD_TIME_S
 
     decoded = decode(download(world.vault, world.people, str(recording["id"])))
