@@ -26,7 +26,6 @@ from PySide6.QtWidgets import QApplication
 from agent import __version__
 from agent.agent_core import AgentCore, UploadSummary
 from agent.agent_view import SettingShown
-from agent.capture.window import WindowMatch
 from agent.capture_factory import CaptureChoices, SettingsCaptureFactory
 from agent.control_channel import ControlServer
 from agent.enrolment import Enrolment, EnrolmentError, device_client
@@ -63,27 +62,6 @@ def _log_to(paths: AgentPaths) -> None:
         sink.setFormatter(fmt)
     logging.basicConfig(level=logging.INFO, handlers=[handler, console], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-
-
-def _capture_choices(settings: AgentSettings) -> CaptureChoices:
-    window = None
-    if settings.window_title_pattern or settings.window_executable or settings.window_class:
-        window = WindowMatch(
-            executable=settings.window_executable or None,
-            window_class=settings.window_class or None,
-            title_pattern=settings.window_title_pattern or None,
-        )
-    return CaptureChoices(
-        window=window,
-        microphone=settings.microphone or None,
-        far_end=settings.far_end or None,
-        codec=settings.codec,
-        width=settings.video_width,
-        height=settings.video_height,
-        segment_seconds=settings.segment_seconds,
-        fps=settings.fps,
-        payment_title_pattern=settings.payment_title_pattern,
-    )
 
 
 def _upload_summary(status: UploadStatus) -> UploadSummary:
@@ -186,7 +164,9 @@ def _run_locked(
         spool = stack.enter_context(Spool(spool_dir, max_bytes=settings.spool_max_mb * 1024**2))
         if not spool.recovery.clean:
             log.warning("spool recovered after an unclean stop: %s", spool.recovery)
-        capture = SettingsCaptureFactory(_capture_choices(settings), enrolment.recipient(), spool)
+        capture = SettingsCaptureFactory(
+            CaptureChoices.from_settings(settings), enrolment.recipient(), spool
+        )
         stack.callback(capture.close_preview)
 
         existing = QApplication.instance()

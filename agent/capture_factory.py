@@ -28,6 +28,7 @@ from agent.capture.window import (
 )
 from agent.crypto.keys import VaultRecipient
 from agent.crypto.seal import RecordingSealer
+from agent.settings import AgentSettings
 from agent.spool import Spool
 
 CODECS = {"h264": H264_VERYFAST, "vp9": VP9_REALTIME}
@@ -57,6 +58,28 @@ class CaptureChoices:
     segment_seconds: float
     fps: float
     payment_title_pattern: str
+
+    @classmethod
+    def from_settings(cls, settings: AgentSettings) -> CaptureChoices:
+        """Empty settings mean "none": no whitelist field, the system's default device."""
+        window = None
+        if settings.window_title_pattern or settings.window_executable or settings.window_class:
+            window = WindowMatch(
+                executable=settings.window_executable or None,
+                window_class=settings.window_class or None,
+                title_pattern=settings.window_title_pattern or None,
+            )
+        return cls(
+            window=window,
+            microphone=settings.microphone or None,
+            far_end=settings.far_end or None,
+            codec=settings.codec,
+            width=settings.video_width,
+            height=settings.video_height,
+            segment_seconds=settings.segment_seconds,
+            fps=settings.fps,
+            payment_title_pattern=settings.payment_title_pattern,
+        )
 
 
 def describe_window(match: WindowMatch | None) -> str:

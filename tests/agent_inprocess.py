@@ -28,7 +28,6 @@ from PySide6.QtWidgets import QApplication
 from agent.agent_core import AgentCore
 from agent.capture.audio_devices import alsa_top_level_config
 from agent.capture.pipeline import CapturePipeline
-from agent.capture.window import WindowMatch
 from agent.capture_factory import CaptureChoices, SettingsCaptureFactory
 from agent.control_channel import ControlServer
 from agent.crypto.keys import VaultIdentity, VaultRecipient
@@ -94,28 +93,6 @@ def base_policy(**overrides: object) -> dict[str, object]:
     }
     policy.update(overrides)
     return policy
-
-
-def capture_choices(settings: AgentSettings) -> CaptureChoices:
-    """The same mapping as agent.app._capture_choices."""
-    window = None
-    if settings.window_title_pattern or settings.window_executable or settings.window_class:
-        window = WindowMatch(
-            executable=settings.window_executable or None,
-            window_class=settings.window_class or None,
-            title_pattern=settings.window_title_pattern or None,
-        )
-    return CaptureChoices(
-        window=window,
-        microphone=settings.microphone or None,
-        far_end=settings.far_end or None,
-        codec=settings.codec,
-        width=settings.video_width,
-        height=settings.video_height,
-        segment_seconds=settings.segment_seconds,
-        fps=settings.fps,
-        payment_title_pattern=settings.payment_title_pattern,
-    )
 
 
 class WatchedCaptureFactory(SettingsCaptureFactory):
@@ -212,7 +189,9 @@ def running_agent(
         spool = stack.enter_context(
             Spool(paths.spool_dir, max_bytes=settings.spool_max_mb * 1024**2)
         )
-        capture = WatchedCaptureFactory(capture_choices(settings), identity.recipient, spool)
+        capture = WatchedCaptureFactory(
+            CaptureChoices.from_settings(settings), identity.recipient, spool
+        )
         stack.callback(capture.close_preview)
         view = QtAgentView()
         core = AgentCore(
