@@ -35,7 +35,6 @@ from agent.agent_view import (
     NoticeContent,
     RecordingShown,
     SessionSummary,
-    SettingShown,
 )
 from agent.capture.pipeline import CapturePipeline
 from agent.session import (
@@ -74,6 +73,7 @@ from agent.session import (
     TimerKind,
     TrainingSession,
 )
+from agent.settings import SettingShown
 from agent.spool import RecordingState, Spool, SpooledRecording, VaultState
 from agent.telephony.base import CallSignal
 

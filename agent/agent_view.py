@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from agent.session import PauseSource, State
+from agent.settings import SettingShown
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +46,6 @@ class SessionSummary:
     calls_left: int
     expires_at: float
     """Epoch seconds."""
-
-
-@dataclass(frozen=True, slots=True)
-class SettingShown:
-    """One effective setting as the tray lists it."""
-
-    name: str
-    value: str
-    source: str
-    """'default', 'user' or 'managed'; managed values cannot be changed by the agent."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,7 @@ from filelock import FileLock, Timeout
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from agent import __version__
 from agent.agent_core import AgentCore, UploadSummary
-from agent.agent_view import SettingShown
 from agent.capture_factory import CaptureChoices, SettingsCaptureFactory
 from agent.control_channel import ControlServer
 from agent.enrolment import Enrolment, EnrolmentError, device_client
@@ -35,13 +33,14 @@ from agent.managed_policy import PolicyError, PolicyFile, default_managed_source
 from agent.paths import AgentPaths
 from agent.payment_watch import PaymentTitleWatcher
 from agent.session import Pause, PauseSource, RecordingStateMachine, Resume
-from agent.settings import AgentSettings, load_settings
+from agent.settings import AgentSettings, SettingShown, load_settings
 from agent.spool import Spool, SpoolError
 from agent.telephony.factory import create_detectors
 from agent.telephony.hook import HookDetector
 from agent.ui.bridge import QtAgentView
 from agent.ui.shell import AgentShell
 from agent.upload import Uploader, UploadStatus
+from protocol.version import VERSION
 
 log = logging.getLogger("callreel.agent")
 PROG = "callreel-agent run"
@@ -180,7 +179,7 @@ def _run_locked(
             spool=spool,
             capture=capture,
             view=view,
-            vault=device_client(paths, enrolment),
+            vault=stack.enter_context(device_client(paths, enrolment)),
             settings_shown=shown,
             session_poll_s=settings.session_poll_s,
             on_capture_settled=lambda: uploader_box[0].wake() if uploader_box else None,
@@ -188,8 +187,8 @@ def _run_locked(
         )
         uploader = Uploader(
             spool,
-            device_client(paths, enrolment),
-            agent_version=__version__,
+            stack.enter_context(device_client(paths, enrolment)),
+            agent_version=VERSION,
             limit_kbps=settings.upload_limit_kbps,
             heartbeat_s=settings.heartbeat_s,
             on_change=lambda status: core.on_upload_status(_upload_summary(status)),
@@ -205,7 +204,7 @@ def _run_locked(
             shell.open_window()
         timer = _quit_on_signals(app)
         stack.callback(timer.stop)
-        log.info("agent running (version %s, device %s)", __version__, enrolment.device_id)
+        log.info("agent running (version %s, device %s)", VERSION, enrolment.device_id)
         app.exec()
     return 0
 

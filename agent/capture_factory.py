@@ -26,10 +26,10 @@ from agent.capture.window import (
     WindowSnapshot,
     create_locator,
 )
-from agent.crypto.keys import VaultRecipient
-from agent.crypto.seal import RecordingSealer
 from agent.settings import AgentSettings
 from agent.spool import Spool
+from protocol.keys import VaultRecipient
+from protocol.segments.seal import RecordingSealer
 
 CODECS = {"h264": H264_VERYFAST, "vp9": VP9_REALTIME}
 UNCONFIGURED = "no business window (none is configured, so the screen is not recorded)"

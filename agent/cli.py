@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from agent import __version__
+from protocol.version import VERSION
 
 PROG = "callreel-agent"
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     from agent.telephony.hook_command import add_hook_parser  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog=PROG, description="Callreel training-recording agent.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _add_run_parser(commands)

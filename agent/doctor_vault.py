@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from agent.crypto.keys import KeyFileError
-from agent.device_signing import DeviceKey
 from agent.doctor_result import CheckResult, DoctorConfig, fail, ok, warn
 from agent.paths import AgentPaths
-from agent.pinned_tls import TlsCertificateError, client_ssl_context
 from agent.vault_client import DeviceClient, VaultRequestError
+from protocol.keys import KeyFileError
+from protocol.pinned_tls import TlsCertificateError, client_ssl_context
+from protocol.signing import DeviceKey
 
 TIMEOUT_S = 5.0
 EXPIRY_WARNING = datetime.timedelta(days=30)

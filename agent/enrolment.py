@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 
-from agent.atomic import atomic_output
-from agent.crypto.keys import KeyFileError, VaultRecipient
-from agent.device_signing import DeviceKey
 from agent.paths import AgentPaths
-from agent.pinned_tls import TlsCertificateError, client_ssl_context
 from agent.vault_client import DeviceClient, VaultRequestError, enrol
+from protocol.atomic_files import atomic_output
+from protocol.keys import KeyFileError, VaultRecipient
+from protocol.pinned_tls import TlsCertificateError, client_ssl_context
+from protocol.signing import DeviceKey
 
 PINNED_CA_NAME = "vault-ca.pem"
 MAX_ENROLMENT_BYTES = 64 * 1024

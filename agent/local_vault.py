@@ -1,10 +1,12 @@
 """The embedded default: with no vault configured, the agent runs a vault of its own.
 
-It serves `callreel-vault serve` on 127.0.0.1 from the user's data directory, so a first run on
-a fresh machine works with no external service. On first start it adds this user as the agent,
+It starts `callreel-vault serve` on 127.0.0.1 (any free port) from the user's data directory,
+so a first run on a fresh machine works with no external service. On first start it sets the
+vault up through the vault's own command line, as an operator would: this user as the agent,
 a `trainer` account whose command-line token is kept in `trainer.token` (mode 0600) for
-starting sessions, and enrols this machine. Later starts reuse all of it; only the port can
-change, and the enrolment follows it.
+starting sessions, and a one-time token that enrols this machine. Later starts reuse all of
+it; only the port can change, and the enrolment follows it. The agent imports nothing of the
+vault: the two meet at the command line and at `protocol.api.serving.ServeReady`.
 """
 
 from __future__ import annotations
@@ -12,24 +14,29 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import getpass
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
-from agent.atomic import atomic_output
+from pydantic import ValidationError
+
 from agent.enrolment import Enrolment, EnrolmentError, enrol_device
 from agent.paths import AgentPaths
-from agent.pinned_tls import CERT_FILENAME
+from protocol.api.serving import ServeReady
 
 START_TIMEOUT_S = 60.0
+COMMAND_TIMEOUT_S = 120.0
 TRAINER = "trainer"
 TRAINER_TOKEN_FILE = "trainer.token"  # noqa: S105 - a file name
-TLS_DIRECTORY = "tls"  # as vault/server.py lays out its data directory
+READY_FILE = "serve.ready.json"
+VAULT_COMMAND = (sys.executable, "-m", "vault.cli")
+NEEDS_VAULT = (
+    "the embedded default runs a local vault, which needs Callreel's vault part installed"
+    " (pip install 'callreel[agent,vault]'); or set vault_url in the managed policy"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,49 +59,60 @@ class LocalVault:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _vault_command(data_dir: Path, *arguments: str) -> str:
+    """Run one `callreel-vault` command on the local vault's data; its standard output."""
+    command = [*VAULT_COMMAND, *arguments, "--data", str(data_dir)]
+    try:
+        result = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise EnrolmentError(
+            f"callreel-vault {arguments[0]} did not finish in {COMMAND_TIMEOUT_S:g} s"
+        ) from None
+    if result.returncode != 0:
+        hint = f"; {NEEDS_VAULT}" if "ModuleNotFoundError" in result.stderr else ""
+        raise EnrolmentError(
+            f"setting up the local vault failed at `callreel-vault {' '.join(arguments)}`:"
+            f" {result.stderr.strip()[-2000:]}{hint}"
+        )
+    return result.stdout
 
 
-def _wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+def _bootstrap(data_dir: Path, agent: str) -> str:
+    """Add the agent and trainer accounts and the trainer's token; return an enrolment token."""
+    _vault_command(data_dir, "user", "add", agent, "--role", "agent", "--exist-ok")
+    _vault_command(data_dir, "user", "add", TRAINER, "--role", "trainer", "--exist-ok")
+    token_file = data_dir / TRAINER_TOKEN_FILE
+    if not token_file.exists():
+        _vault_command(
+            data_dir, "token", "create", TRAINER, "--days", "365", "--label", "local trainer",
+            "--out", str(token_file),
+        )  # fmt: skip
+    return _vault_command(data_dir, "enroll-token", "--agent", agent).strip()
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], ready_file: Path, log: Path) -> ServeReady:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:]
-            raise EnrolmentError(f"the local vault stopped at start (see {log}):\n{tail}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
+            hint = f"\n{NEEDS_VAULT}" if "ModuleNotFoundError" in tail else ""
+            raise EnrolmentError(f"the local vault stopped at start (see {log}):\n{tail}{hint}")
+        if ready_file.exists():
+            try:
+                return ServeReady.model_validate_json(ready_file.read_bytes())
+            except ValidationError as exc:
+                raise EnrolmentError(
+                    f"{ready_file} does not say where the vault is: {exc}"
+                ) from None
         time.sleep(0.1)
     raise EnrolmentError(f"the local vault did not start within {START_TIMEOUT_S:g} s; see {log}")
-
-
-def _bootstrap_accounts(data_dir: Path, agent: str) -> str:
-    """Add the agent and trainer accounts; return a one-time enrolment token."""
-    # The vault package is needed only on this embedded path, so it is imported here.
-    from vault import accounts, devices  # noqa: PLC0415
-    from vault.db import open_database, utc_now  # noqa: PLC0415
-    from vault.errors import Conflict  # noqa: PLC0415
-    from vault.roles import Role  # noqa: PLC0415
-    from vault.server import locations  # noqa: PLC0415
-
-    engine = open_database(locations(data_dir).db_url)
-    try:
-        now = utc_now()
-        for username, role in ((agent, Role.AGENT), (TRAINER, Role.TRAINER)):
-            with contextlib.suppress(Conflict):
-                accounts.add_user(engine, username, frozenset({role}), now=now)
-        token_file = data_dir / TRAINER_TOKEN_FILE
-        if not token_file.exists():
-            token = accounts.issue_token(
-                engine, TRAINER, now=now, label="local trainer", lifetime=timedelta(days=365)
-            )
-            with atomic_output(token_file, mode=0o600) as handle:
-                handle.write(token.encode() + b"\n")
-        return devices.issue_enrol_token(engine, agent, by="local-agent", now=now)
-    finally:
-        engine.dispose()
 
 
 @contextlib.contextmanager
@@ -102,27 +120,27 @@ def running_local_vault(paths: AgentPaths) -> Iterator[LocalVault]:
     """Serve the local vault for as long as the agent runs, enrolled and ready."""
     data_dir = paths.local_vault_dir
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    port = _free_port()
     log = data_dir / "serve.log"
+    ready_file = data_dir / READY_FILE
+    ready_file.unlink(missing_ok=True)
     with log.open("ab") as log_handle:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "vault.cli", "serve", "--data", str(data_dir),
-             "--host", "127.0.0.1", "--port", str(port)],
+            [*VAULT_COMMAND, "serve", "--data", str(data_dir), "--host", "127.0.0.1",
+             "--port", "0", "--ready-file", str(ready_file)],
             stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        _wait_until_serving(process, port, log)
-        url = f"https://127.0.0.1:{port}"
-        ca_file = data_dir / TLS_DIRECTORY / CERT_FILENAME
+        ready = _wait_until_ready(process, ready_file, log)
+        ca_file = Path(ready.certificate)
         if paths.enrolment_file.exists():
             enrolment = Enrolment.load(paths.enrolment_file)
-            if enrolment.vault_url != url:
-                enrolment = dataclasses.replace(enrolment, vault_url=url)
+            if enrolment.vault_url != ready.url:
+                enrolment = dataclasses.replace(enrolment, vault_url=ready.url)
                 enrolment.save(paths.enrolment_file)
         else:
-            token = _bootstrap_accounts(data_dir, getpass.getuser())
-            enrolment = enrol_device(paths, url, ca_file, token)
-        yield LocalVault(url, data_dir, ca_file, enrolment)
+            token = _bootstrap(data_dir, getpass.getuser())
+            enrolment = enrol_device(paths, ready.url, ca_file, token)
+        yield LocalVault(ready.url, data_dir, ca_file, enrolment)
     finally:
         process.terminate()
         try:

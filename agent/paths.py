@@ -46,7 +46,7 @@ class AgentPaths:
 
     @property
     def device_key_file(self) -> Path:
-        """The device's Ed25519 private key, mode 0600 (agent/device_signing.py)."""
+        """The device's Ed25519 private key, mode 0600 (protocol/signing.py)."""
         return self.data_dir / "device.key"
 
     @property

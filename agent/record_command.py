@@ -19,9 +19,9 @@ from agent.capture.encoder import H264_VERYFAST, VP9_REALTIME, EncoderSettings
 from agent.capture.grab import MaskedGrabber
 from agent.capture.pipeline import CapturePipeline
 from agent.capture.window import LocatorUnavailableError, WindowMatch, create_locator
-from agent.crypto.keys import KeyFileError, VaultRecipient
-from agent.crypto.seal import RecordingSealer
 from agent.spool import Spool, SpoolError
+from protocol.keys import KeyFileError, VaultRecipient
+from protocol.segments.seal import RecordingSealer
 
 CODECS = {"vp9": VP9_REALTIME, "h264": H264_VERYFAST}
 AUDIO_SETTLE_SECONDS = 1.5

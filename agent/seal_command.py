@@ -7,10 +7,10 @@ import sys
 import uuid
 from pathlib import Path
 
-from agent.atomic import atomic_output
-from agent.crypto.format import DEFAULT_CHUNK_EXPONENT, MAX_SEGMENT_INDEX, MediaType
-from agent.crypto.keys import KeyFileError, VaultRecipient
-from agent.crypto.seal import RecordingSealer
+from protocol.atomic_files import atomic_output
+from protocol.keys import KeyFileError, VaultRecipient
+from protocol.segments.format import DEFAULT_CHUNK_EXPONENT, MAX_SEGMENT_INDEX, MediaType
+from protocol.segments.seal import RecordingSealer
 
 PROG = "callreel-agent"
 

@@ -21,8 +21,6 @@ from typing import Any
 
 import tomli_w
 
-from agent.agent_view import SettingShown
-from agent.atomic import atomic_output
 from agent.managed_policy import ManagedSource, PolicyError
 from agent.settings_fields import (
     DEFAULTS,
@@ -34,12 +32,14 @@ from agent.settings_fields import (
     format_value,
     parse_text,
 )
+from protocol.atomic_files import atomic_output
 
 __all__ = [
     "AgentSettings",
     "EffectiveSettings",
     "PolicyError",
     "SettingRefusedError",
+    "SettingShown",
     "SettingSource",
     "load_settings",
     "save_user_setting",
@@ -54,6 +54,16 @@ class SettingSource(StrEnum):
     DEFAULT = "default"
     USER = "user"
     MANAGED = "managed"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingShown:
+    """One effective setting as the tray lists it."""
+
+    name: str
+    value: str
+    source: str
+    """'default', 'user' or 'managed'; managed values cannot be changed by the agent."""
 
 
 class SettingRefusedError(Exception):

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from agent.crypto.format import MediaType, SegmentError, parse_header
+from protocol.segments.format import MediaType, SegmentError, parse_header
 
 log = logging.getLogger(__name__)
 

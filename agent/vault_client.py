@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from agent.device_signing import DeviceKey, sign_request
+from protocol.signing import DeviceKey, sign_request
 
 RETRYABLE_STATUSES = frozenset({408, 429})
 
@@ -97,6 +97,15 @@ class DeviceClient:
     @property
     def device_id(self) -> uuid.UUID:
         return self._device_id
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> DeviceClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _request(
         self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"

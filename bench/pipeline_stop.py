@@ -28,7 +28,7 @@ from pathlib import Path
 
 from scripted_desktop import REPO_ROOT, WINDOW_TITLE, scripted_desktop
 
-from agent.crypto.keys import VaultIdentity, write_key_pair
+from protocol.keys import VaultIdentity, write_key_pair
 from tests.pulse import running_pulse_server
 
 SEGMENT_BYTES = 105_000  # a 10 s segment of this content (docs/benchmarks.md)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from agent.crypto.format import MediaType
-from agent.crypto.keys import VaultIdentity
-from agent.crypto.seal import RecordingSealer
 from agent.spool import Spool
+from protocol.keys import VaultIdentity
+from protocol.segments.format import MediaType
+from protocol.segments.seal import RecordingSealer
 
 
 def median_seconds(action: Callable[[int], object], rounds: int) -> float:

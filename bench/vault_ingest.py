@@ -60,12 +60,12 @@ from typing import Any
 import httpx
 from machine import cpu_model
 
-from agent.crypto.format import MediaType
-from agent.crypto.keys import VaultRecipient
-from agent.crypto.seal import RecordingSealer
-from agent.device_signing import DeviceKey, sign_request
-from agent.pinned_tls import CERT_FILENAME, client_ssl_context
 from agent.vault_client import DeviceClient, enrol
+from protocol.keys import VaultRecipient
+from protocol.pinned_tls import CERT_FILENAME, client_ssl_context
+from protocol.segments.format import MediaType
+from protocol.segments.seal import RecordingSealer
+from protocol.signing import DeviceKey, sign_request
 from vault import accounts, devices
 from vault.db import open_database
 from vault.roles import Role

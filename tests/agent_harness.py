@@ -37,7 +37,7 @@ from Xlib import X, Xatom
 from Xlib import display as xdisplay
 from Xlib import error as xerror
 
-from agent.pinned_tls import client_ssl_context
+from protocol.pinned_tls import client_ssl_context
 from tests.desktop import wait_for
 from vault.db import open_database, segments
 

@@ -30,7 +30,6 @@ from agent.capture.audio_devices import alsa_top_level_config
 from agent.capture.pipeline import CapturePipeline
 from agent.capture_factory import CaptureChoices, SettingsCaptureFactory
 from agent.control_channel import ControlServer
-from agent.crypto.keys import VaultIdentity, VaultRecipient
 from agent.hotkey import create_hotkey
 from agent.managed_policy import PolicyFile
 from agent.paths import AgentPaths
@@ -47,6 +46,7 @@ from agent.settings import AgentSettings, EffectiveSettings, load_settings
 from agent.spool import Spool
 from agent.ui.bridge import QtAgentView
 from agent.ui.shell import AgentShell
+from protocol.keys import VaultIdentity, VaultRecipient
 from tests.pulse import PulseServer
 
 BUSINESS_TITLE = "CRM - Orders"

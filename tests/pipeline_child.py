@@ -25,10 +25,10 @@ from agent.capture.encoder import EncoderSettings
 from agent.capture.grab import MaskedGrabber
 from agent.capture.pipeline import CapturePipeline
 from agent.capture.window import WindowMatch, create_locator
-from agent.crypto.keys import VaultRecipient
-from agent.crypto.seal import RecordingSealer
 from agent.record_command import AUDIO_SETTLE_SECONDS
 from agent.spool import Spool
+from protocol.keys import VaultRecipient
+from protocol.segments.seal import RecordingSealer
 
 
 def main(argv: list[str]) -> int:

@@ -23,8 +23,9 @@ import pytest
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from Xlib.display import Display
 
-from agent.agent_view import AgentStatus, SessionSummary, SettingShown
+from agent.agent_view import AgentStatus, SessionSummary
 from agent.session import PauseSource, State
+from agent.settings import SettingShown
 from tests.desktop import XServer, _stop_process_group, require_program, wait_for
 
 _TRAY_SELECTION = "_NET_SYSTEM_TRAY_S0"

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.crypto.format import MediaType
-from agent.crypto.keys import VaultRecipient
-from agent.crypto.seal import RecordingSealer
 from agent.spool import RecordingState, Spool
+from protocol.keys import VaultRecipient
+from protocol.segments.format import MediaType
+from protocol.segments.seal import RecordingSealer
 
 RECIPIENT = Path(__file__).parent / "vectors" / "test-recipient.pub"
 

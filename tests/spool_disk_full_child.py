@@ -10,10 +10,10 @@ import sys
 import uuid
 from pathlib import Path
 
-from agent.crypto.format import MediaType
-from agent.crypto.keys import VaultRecipient
-from agent.crypto.seal import RecordingSealer
 from agent.spool import Spool, SpoolFullError
+from protocol.keys import VaultRecipient
+from protocol.segments.format import MediaType
+from protocol.segments.seal import RecordingSealer
 
 RECIPIENT = Path(__file__).parent / "vectors" / "test-recipient.pub"
 

@@ -30,9 +30,6 @@ from pytestqt.qtbot import QtBot
 
 from agent.capture.geometry import Rect
 from agent.capture.pipeline import CapturePipeline
-from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType
-from agent.crypto.keys import VaultIdentity
-from agent.crypto.unseal import open_segment
 from agent.managed_policy import PolicyFile
 from agent.paths import AgentPaths
 from agent.session import PERSONAL_CALLS_FORBIDDEN, PauseSource, State
@@ -41,6 +38,9 @@ from agent.spool import RecordingState
 from agent.telephony.base import CallSignal
 from agent.ui.notice import NoticeWindow
 from agent.ui.tray import MANAGED_SUFFIX
+from protocol.keys import VaultIdentity
+from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
+from protocol.segments.unseal import open_segment
 from tests.agent_inprocess import (
     BUSINESS_CLASS,
     BUSINESS_TITLE,

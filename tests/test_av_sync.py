@@ -21,7 +21,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from agent.crypto.keys import VaultIdentity, write_key_pair
+from protocol.keys import VaultIdentity, write_key_pair
 from tests.desktop import XServer
 from tests.pulse import PulseServer
 

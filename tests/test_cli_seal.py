@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.crypto.format import HEADER_LEN, TAG_LEN
+from protocol.segments.format import HEADER_LEN, TAG_LEN
 
 BIN = Path(sys.executable).parent
 CHUNK = 1 << 16  # the command line seals with the default chunk size

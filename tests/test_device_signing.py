@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.crypto.keys import KeyFileError
-from agent.device_signing import (
+from protocol.keys import KeyFileError
+from protocol.signing import (
     DEVICE_KEY_PREFIX,
     DEVICE_PUBLIC_PREFIX,
     HEADER_DEVICE,

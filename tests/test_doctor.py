@@ -17,19 +17,19 @@ from pathlib import Path
 import pytest
 
 from agent.capture.audio_devices import alsa_top_level_config
-from agent.crypto.format import MediaType
-from agent.crypto.keys import VaultIdentity
-from agent.crypto.seal import RecordingSealer
-from agent.device_signing import DeviceKey
 from agent.doctor import CheckResult, DoctorConfig, add_doctor_parser, run_doctor
 from agent.doctor_audio import check_audio, check_detectors
 from agent.doctor_desktop import check_display, check_window
 from agent.doctor_files import check_permissions, check_spool
 from agent.doctor_vault import check_vault
 from agent.paths import AgentPaths
-from agent.pinned_tls import CERT_FILENAME
 from agent.spool import Spool
 from agent.vault_client import enrol
+from protocol.keys import VaultIdentity
+from protocol.pinned_tls import CERT_FILENAME
+from protocol.segments.format import MediaType
+from protocol.segments.seal import RecordingSealer
+from protocol.signing import DeviceKey
 from tests.desktop import Desktop, XServer, require_program, wait_for
 from tests.processes import stop_processes
 from tests.pulse import PulseServer

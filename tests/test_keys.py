@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.crypto.keys import (
+from protocol.keys import (
     IDENTITY_PREFIX,
     RECIPIENT_PREFIX,
     KeyFileError,

@@ -11,10 +11,10 @@ import av
 import numpy as np
 import pytest
 
-from agent.crypto.format import MediaType
-from agent.crypto.keys import VaultIdentity
-from agent.crypto.seal import RecordingSealer
 from agent.spool import Spool
+from protocol.keys import VaultIdentity
+from protocol.segments.format import MediaType
+from protocol.segments.seal import RecordingSealer
 
 CONTAINER_MAGIC = {
     "EBML (Matroska/WebM)": b"\x1a\x45\xdf\xa3",

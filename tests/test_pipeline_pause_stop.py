@@ -21,12 +21,11 @@ import av
 import numpy as np
 
 from agent.capture.geometry import Rect
-from agent.crypto.keys import VaultIdentity, write_key_pair
-from agent.spool import Spool
+from protocol.keys import VaultIdentity, write_key_pair
 from tests.desktop import Desktop
 from tests.pulse import PulseServer
 from vault.assemble import join_segments
-from vault.assemble_command import open_spooled_recording
+from vault.assemble_command import open_sealed_recording
 
 ROOT = Path(__file__).parent.parent
 PAUSE, RESUME, STOP = 1.5, 3.0, 4.5
@@ -57,15 +56,14 @@ def test_pause_is_black_and_silent_and_stop_flushes_the_last_segment(
     print(f"stop() took {report['stop_seconds'] * 1000:.0f} ms")
     assert report["error"] is None
 
-    with Spool(tmp_path / "spool", min_free_bytes=0) as spool:
-        recording = open_spooled_recording(
-            spool, VaultIdentity.load(identity_path), uuid.UUID(report["recording"])
-        )
+    recording = open_sealed_recording(
+        tmp_path / "spool", VaultIdentity.load(identity_path), uuid.UUID(report["recording"])
+    )
     assert recording.metadata is not None
-    pauses = recording.metadata["pauses"]
-    assert isinstance(pauses, list)
+    pauses = recording.metadata.pauses
+    assert pauses is not None
     assert len(pauses) == 1, pauses
-    paused, resumed = (float(at) for at in pauses[0])
+    paused, resumed = pauses[0].start_s, pauses[0].end_s
     assert abs(paused - PAUSE) < 0.05, pauses
     assert abs(resumed - RESUME) < 0.05, pauses
 

@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from agent.capture.geometry import Rect
-from agent.crypto.keys import VaultIdentity, write_key_pair
+from protocol.keys import VaultIdentity, write_key_pair
 from tests.desktop import Desktop
 from tests.pulse import PulseServer
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.crypto.format import (
+from protocol.keys import VaultIdentity
+from protocol.segments.format import (
     FIXED_HEADER_LEN,
     HEADER_LEN,
     SEALED_KEY_LEN,
@@ -20,9 +21,8 @@ from agent.crypto.format import (
     SegmentErrorKind,
     parse_header,
 )
-from agent.crypto.keys import VaultIdentity
-from agent.crypto.seal import RecordingSealer
-from agent.crypto.unseal import open_segment
+from protocol.segments.seal import RecordingSealer
+from protocol.segments.unseal import open_segment
 
 IDENTITY = VaultIdentity.generate()
 OTHER_IDENTITY = VaultIdentity.generate()

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from agent.crypto.format import (
+from protocol.keys import VaultIdentity
+from protocol.segments.format import (
     HEADER_LEN,
     TAG_LEN,
     SegmentError,
@@ -21,8 +22,7 @@ from agent.crypto.format import (
     parse_header,
     payload_key,
 )
-from agent.crypto.keys import VaultIdentity
-from agent.crypto.unseal import decrypt_payload, open_segment, unseal_data_key
+from protocol.segments.unseal import decrypt_payload, open_segment, unseal_data_key
 from tests.vectors.make_vectors import pattern
 
 VECTORS = Path(__file__).parent / "vectors"

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.agent_view import SettingShown
 from agent.managed_policy import ManagedSource, PolicyError, PolicyFile, no_managed_policy
 from agent.session import CallPolicy
 from agent.settings import (
     AgentSettings,
     EffectiveSettings,
     SettingRefusedError,
+    SettingShown,
     SettingSource,
     load_settings,
     save_user_setting,

@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.crypto.format import MediaType
-from agent.crypto.keys import VaultIdentity
-from agent.crypto.seal import RecordingSealer
 from agent.spool import (
     RecordingState,
     Spool,
@@ -22,6 +19,9 @@ from agent.spool import (
     SpoolError,
     SpoolFullError,
 )
+from protocol.keys import VaultIdentity
+from protocol.segments.format import MediaType
+from protocol.segments.seal import RecordingSealer
 
 RECIPIENT = VaultIdentity.generate().recipient
 

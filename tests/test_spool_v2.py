@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType
-from agent.crypto.keys import VaultIdentity
-from agent.crypto.seal import RecordingSealer
 from agent.spool import (
     NO_SESSION_NOTE,
     SPOOL_FORMAT_VERSION,
@@ -23,6 +20,9 @@ from agent.spool import (
     SpoolError,
     VaultState,
 )
+from protocol.keys import VaultIdentity
+from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
+from protocol.segments.seal import RecordingSealer
 
 RECIPIENT = VaultIdentity.generate().recipient
 

@@ -9,8 +9,8 @@ from PySide6.QtGui import QAction, QColor, QImage
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from agent.agent_view import SettingShown
 from agent.session import PauseSource, State
+from agent.settings import SettingShown
 from agent.ui.bridge import QtAgentView
 from agent.ui.icons import ICON_SIZE, STATE_COLOURS, STATE_WORDS
 from agent.ui.shell import AgentShell

@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.device_signing import DeviceKey
 from agent.spool import RecordingState, Spool, VaultState
 from agent.upload import Uploader, UploadStatus
 from agent.upload_pacing import Backoff, Pacer
 from agent.vault_client import DeviceClient
+from protocol.signing import DeviceKey
 from tests.vault_harness import (
     SealedRecording,
     SettableClock,

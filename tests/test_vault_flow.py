@@ -20,11 +20,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
-from agent.crypto.keys import VaultRecipient
-from agent.crypto.unseal import open_segment
-from agent.device_signing import DeviceKey, sign_request
 from agent.vault_client import DeviceClient, VaultRequestError, enrol
+from protocol.keys import VaultRecipient
+from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
+from protocol.segments.unseal import open_segment
+from protocol.signing import DeviceKey, sign_request
 from tests.vault_harness import (
     SealedRecording,
     VaultUnderTest,

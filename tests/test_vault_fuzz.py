@@ -35,8 +35,8 @@ from hypothesis.strategies import SearchStrategy
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from agent.device_signing import DeviceKey, sign_request
 from agent.vault_client import DeviceClient, enrol
+from protocol.signing import DeviceKey, sign_request
 from tests.vault_harness import VaultUnderTest, running_vault, upload_recording
 from vault import devices
 from vault.roles import Role

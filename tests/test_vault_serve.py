@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.device_signing import DeviceKey
-from agent.pinned_tls import client_ssl_context
 from agent.vault_client import DeviceClient, enrol
+from protocol.pinned_tls import client_ssl_context
+from protocol.signing import DeviceKey
 from tests.processes import stop_processes
 
 CLI = [sys.executable, "-m", "vault.cli"]

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from agent.pinned_tls import CERT_FILENAME, TlsCertificateError, client_ssl_context
+from protocol.pinned_tls import CERT_FILENAME, TlsCertificateError, client_ssl_context
 from vault.tls import (
     KEY_FILENAME,
     VALIDITY_DAYS,

@@ -22,12 +22,12 @@ import uvicorn
 from fastapi import FastAPI
 
 from agent.capture.encoder import EncoderSettings
-from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType
-from agent.crypto.keys import VaultIdentity, VaultRecipient
-from agent.crypto.seal import RecordingSealer
-from agent.device_signing import DeviceKey
-from agent.pinned_tls import client_ssl_context
 from agent.vault_client import DeviceClient, enrol
+from protocol.keys import VaultIdentity, VaultRecipient
+from protocol.pinned_tls import client_ssl_context
+from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
+from protocol.segments.seal import RecordingSealer
+from protocol.signing import DeviceKey
 from tests.synthetic_recording import record_segments, stereo_tone
 from vault import accounts, devices
 from vault.api.app import create_app

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
-from agent.crypto.unseal import open_segment
+from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
+from protocol.segments.unseal import open_segment
 from vault import audit_log, keystore
 from vault.assemble import AssembleError, join_segments
 from vault.context import Actor, VaultContext

@@ -9,9 +9,10 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from protocol.atomic_files import atomic_output
 from vault import accounts, audit_log, devices, retention
 from vault.db import DatabaseError, open_database, utc_now
-from vault.errors import VaultError
+from vault.errors import Conflict, VaultError
 from vault.segment_store import SegmentStoreError
 from vault.server import locations, open_vault, serve
 
@@ -52,6 +53,13 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         metavar="NAME",
         help="extra name for the generated certificate (repeatable)",
     )
+    serve_parser.add_argument(
+        "--ready-file",
+        type=Path,
+        metavar="FILE",
+        help="once serving, write the URL (with the real port, also for --port 0) and the"
+        " certificate to pin to FILE as JSON",
+    )
 
     user = commands.add_parser("user", help="manage people").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
@@ -71,6 +79,11 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         action="store_true",
         help="read the password from standard input (else prompt on a terminal; agents need none)",
     )
+    add.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="succeed without changing anything if the user already exists",
+    )
 
     token = commands.add_parser("token", help="command-line tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
@@ -79,6 +92,13 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     _add_location_options(create)
     create.add_argument("username")
     create.add_argument("--days", type=int, default=90)
+    create.add_argument("--label", default="cli", help="what the token is for, in token lists")
+    create.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="write the token to FILE (mode 0600) instead of printing it",
+    )
 
     enrol = commands.add_parser("enroll-token", help="print a one-time agent enrolment token")
     _add_location_options(enrol)
@@ -125,13 +145,20 @@ def run_admin(args: argparse.Namespace) -> int | None:
         return _dispatch(args)
     except (VaultError, DatabaseError, SegmentStoreError) as exc:
         return _fail(str(exc))
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        return _fail(f"cannot use{where}: {exc.strerror or exc}")
 
 
 def _dispatch(args: argparse.Namespace) -> int | None:
     command = args.command
     if command == "serve":
         serve(
-            locations(args.data, args.db, args.store), args.host, args.port, hostnames=args.hostname
+            locations(args.data, args.db, args.store),
+            args.host,
+            args.port,
+            hostnames=args.hostname,
+            ready_file=args.ready_file,
         )
         return 0
     if command == "audit":
@@ -152,17 +179,37 @@ def _dispatch(args: argparse.Namespace) -> int | None:
     if command == "user":
         engine = open_database(where.db_url)
         roles = accounts.parse_roles(",".join(args.role))
-        accounts.add_user(
-            engine, args.username, roles, now=utc_now(), password=_password(args), team=args.team
-        )
+        try:
+            accounts.add_user(
+                engine,
+                args.username,
+                roles,
+                now=utc_now(),
+                password=_password(args),
+                team=args.team,
+            )
+        except Conflict:
+            if not args.exist_ok:
+                raise
+            print(f"user {args.username} already exists; left as it is")
+            return 0
         print(f"user {args.username} added with roles {', '.join(sorted(roles))}")
         return 0
     if command == "token":
         engine = open_database(where.db_url)
         token = accounts.issue_token(
-            engine, args.username, now=utc_now(), label="cli", lifetime=timedelta(days=args.days)
+            engine,
+            args.username,
+            now=utc_now(),
+            label=args.label,
+            lifetime=timedelta(days=args.days),
         )
-        print(token)
+        if args.out is None:
+            print(token)
+            return 0
+        with atomic_output(args.out, mode=0o600) as handle:
+            handle.write(token.encode() + b"\n")
+        print(f"token for {args.username} written to {args.out}")
         return 0
     if command == "enroll-token":
         engine = open_database(where.db_url)

@@ -7,11 +7,11 @@ import sys
 import uuid
 from pathlib import Path
 
-from agent import __version__
-from agent.atomic import atomic_output
-from agent.crypto.format import SegmentError
-from agent.crypto.keys import KeyFileError, VaultIdentity, write_key_pair
-from agent.crypto.unseal import open_segment_stream
+from protocol.atomic_files import atomic_output
+from protocol.keys import KeyFileError, VaultIdentity, write_key_pair
+from protocol.segments.format import SegmentError
+from protocol.segments.unseal import open_segment_stream
+from protocol.version import VERSION
 from vault.admin_commands import add_admin_parsers, run_admin
 from vault.assemble_command import add_assemble_parser, run_assemble
 from vault.remote_commands import add_remote_parsers, run_remote
@@ -21,7 +21,7 @@ PROG = "callreel-vault"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Callreel vault.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     keygen = commands.add_parser(

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from agent.crypto.keys import VaultIdentity
+from protocol.keys import VaultIdentity
 from vault.errors import Forbidden
 from vault.purposes import RETENTION, Purpose, RetentionRule
 from vault.roles import Permission, Role, allowed

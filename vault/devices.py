@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from agent.device_signing import (
+from protocol.signing import (
     RequestSignatureError,
     parse_device_id,
     verify_request,

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError, parse_header
-from agent.crypto.unseal import open_segment
+from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError, parse_header
+from protocol.segments.unseal import open_segment
 from vault import keystore, sessions
 from vault.context import VaultContext
 from vault.db import recordings, segments, write_transaction

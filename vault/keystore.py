@@ -10,7 +10,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from agent.crypto.format import FIXED_HEADER_LEN, SEALED_KEY_LEN, SegmentHeader
+from protocol.segments.format import FIXED_HEADER_LEN, SEALED_KEY_LEN, SegmentHeader
 from vault.db import recording_keys
 from vault.errors import Gone
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from agent.pinned_tls import client_ssl_context
+from protocol.pinned_tls import client_ssl_context
 from vault.purposes import Purpose
 
 DEFAULT_URL = "https://127.0.0.1:8443"

@@ -4,6 +4,7 @@ embedded default the SQLite database and the segments), or PostgreSQL and S3 by 
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import uvicorn
 
-from agent.crypto.keys import VaultIdentity, write_key_pair
+from protocol.api.serving import ServeReady
+from protocol.atomic_files import atomic_output
+from protocol.keys import VaultIdentity, write_key_pair
 from vault.api.app import create_app
 from vault.context import VaultContext
 from vault.db import open_database, utc_now
@@ -65,24 +68,62 @@ def open_vault(where: VaultLocations, *, clock: Callable[[], datetime] = utc_now
     )
 
 
+class _AnnouncingServer(uvicorn.Server):
+    """Says where it listens once its sockets accept connections (uvicorn's own startup
+    hook runs before that), so a caller never connects too early or guesses a port."""
+
+    def __init__(self, config: uvicorn.Config, on_listening: Callable[[int], None]) -> None:
+        super().__init__(config)
+        self._on_listening = on_listening
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit:
+            bound = self.servers[0].sockets[0].getsockname()
+            self._on_listening(int(bound[1]))
+
+
+def _url(host: str, port: int) -> str:
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def _print_now(text: str) -> None:
+    print(text, flush=True)
+
+
 def serve(
     where: VaultLocations,
     host: str,
     port: int,
     *,
     hostnames: Sequence[str] = (),
-    announce: Callable[[str], None] = print,
+    announce: Callable[[str], None] = _print_now,
+    ready_file: Path | None = None,
 ) -> None:
+    """Serve until stopped. `port` 0 takes any free port; `ready_file` receives a ServeReady
+    once connections are accepted."""
     ctx = open_vault(where)
     listening_on = () if host in ("0.0.0.0", "::") else (host,)  # noqa: S104
     names = tuple(dict.fromkeys([*hostnames, "localhost", "127.0.0.1", *listening_on]))
     tls: TlsFiles = ensure_certificate(where.data / TLS_DIRECTORY, names)
-    announce(
-        f"callreel-vault: serving https://{host}:{port} (data {where.data}, segments"
-        f" {ctx.store.describe()})\n"
-        f"callreel-vault: certificate {tls.cert_path} SHA-256 {tls.fingerprint_sha256_hex};"
-        " agents pin this file"
-    )
+
+    def listening(bound_port: int) -> None:
+        url = _url(host, bound_port)
+        announce(
+            f"callreel-vault: serving {url} (data {where.data}, segments"
+            f" {ctx.store.describe()})\n"
+            f"callreel-vault: certificate {tls.cert_path} SHA-256 {tls.fingerprint_sha256_hex};"
+            " agents pin this file"
+        )
+        if ready_file is not None:
+            ready = ServeReady(
+                url=url,
+                certificate=str(tls.cert_path),
+                certificate_sha256=tls.fingerprint_sha256_hex,
+            )
+            with atomic_output(ready_file, mode=0o600) as handle:
+                handle.write(ready.model_dump_json().encode())
+
     logging.basicConfig(level=logging.INFO)
     config = uvicorn.Config(
         create_app(ctx),
@@ -94,4 +135,4 @@ def serve(
         access_log=False,
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    _AnnouncingServer(config, listening).run()

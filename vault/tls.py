@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from filelock import FileLock, Timeout
 
-from agent.atomic import atomic_output
-from agent.crypto.keys import KeyFileError, read_private_file
-from agent.pinned_tls import CERT_FILENAME, TlsCertificateError
+from protocol.atomic_files import atomic_output
+from protocol.keys import KeyFileError, read_private_file
+from protocol.pinned_tls import CERT_FILENAME, TlsCertificateError
 
 KEY_FILENAME = "vault-tls.key"
 LOCK_FILENAME = ".vault-tls.lock"

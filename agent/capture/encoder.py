@@ -22,7 +22,7 @@ import av
 import numpy as np
 
 from agent.capture.mask import Pixels
-from agent.crypto.format import MediaType
+from protocol.segments.format import MediaType
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
 AUDIO_RATE = 48_000

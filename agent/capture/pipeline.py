@@ -24,9 +24,9 @@ import numpy as np
 from agent.capture.audio import CallAudioCapture
 from agent.capture.encoder import EncodedSegment, EncoderSettings, Segmenter
 from agent.capture.grab import MaskedGrabber
-from agent.crypto.format import METADATA_SEGMENT_INDEX, MediaType
-from agent.crypto.seal import RecordingSealer
 from agent.spool import RecordingState, Spool
+from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
+from protocol.segments.seal import RecordingSealer
 
 DEFAULT_FPS = 5.0
 

@@ -13,8 +13,9 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from agent.agent_view import AgentControls, AgentStatus, SettingShown
+from agent.agent_view import AgentControls, AgentStatus
 from agent.session import PauseSource, State
+from agent.settings import SettingShown
 from agent.ui.icons import badge_for, headline, state_icon, status_lines
 
 PERSONAL_CALLS_SETTING = "personal_calls_allowed"

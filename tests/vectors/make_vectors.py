@@ -13,9 +13,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from agent.crypto.format import FIXED_HEADER_LEN, HEADER_LEN, TAG_LEN, MediaType
-from agent.crypto.keys import VaultIdentity
-from agent.crypto.seal import RecordingSealer
+from protocol.keys import VaultIdentity
+from protocol.segments.format import FIXED_HEADER_LEN, HEADER_LEN, TAG_LEN, MediaType
+from protocol.segments.seal import RecordingSealer
 
 HERE = Path(__file__).parent
 CHUNK_EXPONENT = 10

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from agent import __version__
+from protocol.version import VERSION
 from vault.api import agent_routes, staff_routes
 from vault.api.schemas import ErrorBody
 from vault.context import VaultContext
@@ -43,7 +43,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 def create_app(ctx: VaultContext) -> FastAPI:
     app = FastAPI(
         title="Callreel vault",
-        version=__version__,
+        version=VERSION,
         description="Receives sealed recording segments from enrolled agents, keeps their keys,"
         " and releases recordings only to authorised people, logging every access first.",
     )
@@ -82,7 +82,7 @@ def create_app(ctx: VaultContext) -> FastAPI:
     @app.get("/api/v1/health", tags=["health"])
     def health() -> dict[str, str]:
         """Unauthenticated liveness check."""
-        return {"status": "ok", "version": __version__}
+        return {"status": "ok", "version": VERSION}
 
     app.include_router(agent_routes.router, responses=ERROR_RESPONSES)
     app.include_router(staff_routes.router, responses=ERROR_RESPONSES)

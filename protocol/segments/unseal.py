@@ -14,7 +14,8 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from agent.crypto.format import (
+from protocol.keys import VaultIdentity
+from protocol.segments.format import (
     HPKE_SUITE,
     TAG_LEN,
     SegmentError,
@@ -27,7 +28,6 @@ from agent.crypto.format import (
     read_up_to,
     sealed_key_info,
 )
-from agent.crypto.keys import VaultIdentity
 
 
 def unseal_data_key(identity: VaultIdentity, header: SegmentHeader) -> bytes:

@@ -36,8 +36,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from agent.atomic import atomic_output
-from agent.crypto.keys import (
+from protocol.atomic_files import atomic_output
+from protocol.keys import (
     KeyFileError,
     b64url_decode,
     b64url_encode,

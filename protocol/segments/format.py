@@ -16,7 +16,7 @@ from typing import BinaryIO
 from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from agent.crypto.keys import KEY_ID_LEN
+from protocol.keys import KEY_ID_LEN
 
 MAGIC = b"\x89CRSEG\r\n"
 FORMAT_VERSION = 1

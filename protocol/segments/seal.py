@@ -9,7 +9,8 @@ from typing import BinaryIO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from agent.crypto.format import (
+from protocol.keys import VaultRecipient
+from protocol.segments.format import (
     DATA_KEY_LEN,
     DEFAULT_CHUNK_EXPONENT,
     HPKE_SUITE,
@@ -25,7 +26,6 @@ from agent.crypto.format import (
     read_up_to,
     sealed_key_info,
 )
-from agent.crypto.keys import VaultRecipient
 
 
 class RecordingSealer:

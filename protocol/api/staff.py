@@ -1,0 +1,209 @@
+"""Bodies between people's programs (the console, `callreel-vault` commands) and the vault."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, RootModel
+
+from protocol.api.base import Reply, Request
+from protocol.api.vocabulary import DeviceStatus, Purpose, StoredRecordingState
+from protocol.recording_metadata import RecordingMetadataView
+
+
+class Health(Reply):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class Login(Request):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SignedIn(Reply):
+    token: str
+    """Also set as the console's cookie."""
+
+
+class Me(Reply):
+    username: str
+    roles: list[str]
+    team: str | None
+
+
+class NewUser(Request):
+    username: str = Field(min_length=1, max_length=64)
+    roles: list[str] = Field(min_length=1, max_length=6)
+    password: str | None = Field(default=None, max_length=1024)
+    team: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class UserAdded(Reply):
+    username: str
+
+
+class EnrolTokenRequest(Request):
+    agent: str = Field(min_length=1, max_length=64)
+
+
+class EnrolToken(Reply):
+    token: str
+    agent: str
+
+
+class DeviceHealth(Reply):
+    device_id: uuid.UUID
+    agent: str
+    hostname: str
+    agent_version: str | None
+    heartbeat_at: AwareDatetime | None
+    backlog_segments: int | None
+    backlog_bytes: int | None
+    status: DeviceStatus
+
+
+class DeviceHealthList(RootModel[list[DeviceHealth]]):
+    pass
+
+
+class DeviceRevoked(Reply):
+    device_id: uuid.UUID
+    status: Literal["revoked"] = "revoked"
+
+
+class NewSession(Request):
+    purpose: Purpose
+    calls: int = Field(ge=1, le=100)
+    expires_at: AwareDatetime
+    notice_text: str = Field(min_length=1, max_length=2000)
+    agent: str | None = Field(default=None, min_length=1, max_length=64)
+    team: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class SessionStarted(Reply):
+    session_id: uuid.UUID
+
+
+class SessionEnded(Reply):
+    session_id: uuid.UUID
+    status: Literal["ended"] = "ended"
+
+
+class RecordingView(Reply):
+    id: uuid.UUID
+    agent: str
+    session_id: uuid.UUID
+    device_id: uuid.UUID
+    purpose: Purpose
+    state: StoredRecordingState
+    started_at: AwareDatetime
+    keep_until: AwareDatetime
+    delete_at: AwareDatetime
+    legal_hold: str | None
+
+
+class RecordingList(RootModel[list[RecordingView]]):
+    pass
+
+
+class Access(Request):
+    """Why the recording is opened (R15): it must be compatible with its recorded purpose."""
+
+    purpose: Purpose
+
+
+class PlaybackTicket(Reply):
+    url: str
+    """Where the <video> element fetches the media (short-lived, for this user only)."""
+    content_type: str
+    metadata: RecordingMetadataView | None
+    """What the agent recorded about gaps (pauses, blacked-out frames, consent); None when the
+    recording's metadata segment has not arrived."""
+
+
+class Reason(Request):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class LegalHold(Reply):
+    recording_id: uuid.UUID
+    legal_hold: str
+    """The reason it is held; empty once lifted."""
+
+
+class RecordingDeleted(Reply):
+    recording_id: uuid.UUID
+    state: Literal["shredded"] = "shredded"
+    segments_locked: int
+    """Segments that Object Lock keeps until their keep date (unreadable: the key is gone)."""
+
+
+class RetentionReport(Reply):
+    shredded: list[str]
+    held: list[str]
+    segments_locked: int
+
+
+class ReleaseRequest(Request):
+    purpose: Purpose
+    recipient: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ReleaseStatus(Reply):
+    release_id: uuid.UUID
+    status: Literal["requested", "authorised"]
+
+
+class ReleaseView(Reply):
+    id: uuid.UUID
+    recording_id: uuid.UUID
+    recorded_at: AwareDatetime
+    purpose: Purpose
+    requester: str
+    recipient: str
+    reason: str
+    requested_at: AwareDatetime
+    authoriser: str | None
+    authorised_at: AwareDatetime | None
+
+
+class ReleaseList(RootModel[list[ReleaseView]]):
+    pass
+
+
+class AuditDetails(Reply):
+    """Every detail an access-log record can carry; each action fills the ones it needs."""
+
+    purpose: str | None = None
+    reason: str | None = None
+    release: str | None = None
+    recipient: str | None = None
+    calls: str | None = None
+    agent: str | None = None
+    team: str | None = None
+    roles: str | None = None
+    recordings: str | None = None
+
+
+class AuditRecordView(Reply):
+    sequence: int
+    at: AwareDatetime
+    actor: str
+    action: str
+    subject: str
+    details: AuditDetails
+    record_hash: str
+
+
+class AuditRecordList(RootModel[list[AuditRecordView]]):
+    pass
+
+
+class AuditVerification(Reply):
+    records: int
+    intact: bool
+    head: str | None
+    problem: str | None

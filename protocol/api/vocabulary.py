@@ -1,0 +1,42 @@
+"""Words both products use in their bodies: recording purposes and states."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Purpose(enum.StrEnum):
+    """Why a recording is made, and why it may be opened (R15)."""
+
+    QUALITY = "quality"
+    TRAINING = "training"
+    DISPUTE = "dispute"
+    ABUSE = "abuse"
+    AGREEMENT_VERIFICATION = "agreement-verification"
+
+
+class RecordingEnd(enum.StrEnum):
+    """How an agent reports a recording ended."""
+
+    COMPLETE = "complete"
+    INTERRUPTED = "interrupted"
+    """Capture failed, the session ended mid-call, or the agent was killed."""
+
+
+class DeviceStatus(enum.StrEnum):
+    OK = "ok"
+    SILENT = "silent"
+    """No heartbeat for a while."""
+    BEHIND = "behind"
+    """Its upload backlog keeps growing."""
+
+
+class StoredRecordingState(enum.StrEnum):
+    """A recording's state at the vault."""
+
+    OPEN = "open"
+    """Registered; segments are arriving."""
+    COMPLETE = "complete"
+    INTERRUPTED = "interrupted"
+    SHREDDED = "shredded"
+    """Its key is destroyed: nothing of it can be opened again."""
