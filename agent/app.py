@@ -17,37 +17,35 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from filelock import FileLock, Timeout
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from agent.agent_core import AgentCore, UploadSummary
-from agent.capture_factory import CaptureChoices, SettingsCaptureFactory
-from agent.control_channel import ControlServer
-from agent.enrolment import Enrolment, EnrolmentError, device_client
-from agent.hotkey import HotkeyError, HotkeyUnavailableError, create_hotkey
-from agent.local_vault import running_local_vault
-from agent.managed_policy import PolicyError, PolicyFile, default_managed_source
+from agent.capture.factory import CaptureChoices, SettingsCaptureFactory
+from agent.control.channel import ControlServer
+from agent.core.event_loop import AgentCore, UploadSummary
+from agent.detect.factory import create_detectors
+from agent.detect.hook import HookDetector
+from agent.detect.payment_title import PaymentTitleWatcher
+from agent.hotkey.base import HotkeyError, HotkeyUnavailableError
+from agent.hotkey.factory import create_hotkey
 from agent.paths import AgentPaths
-from agent.payment_watch import PaymentTitleWatcher
-from agent.session import Pause, PauseSource, RecordingStateMachine, Resume
-from agent.settings import AgentSettings, SettingShown, load_settings
-from agent.spool import Spool, SpoolError
-from agent.telephony.factory import create_detectors
-from agent.telephony.hook import HookDetector
+from agent.session.machine import RecordingStateMachine
+from agent.session.vocabulary import Pause, Resume
+from agent.settings.layers import AgentSettings, SettingShown, load_settings
+from agent.settings.managed_policy import PolicyError, PolicyFile, default_managed_source
+from agent.spool.spool import Spool, SpoolError
 from agent.ui.bridge import QtAgentView
 from agent.ui.shell import AgentShell
-from agent.upload import Uploader, UploadStatus
+from agent.upload.uploader import Uploader, UploadStatus
+from agent.vault_connection.enrolment import Enrolment, EnrolmentError, device_client
+from agent.vault_connection.local_vault import running_local_vault
+from protocol.recording_metadata import PauseSource
 from protocol.version import VERSION
 
 log = logging.getLogger("callreel.agent")
 PROG = "callreel-agent run"
-
-
-def _paths(args: argparse.Namespace) -> AgentPaths:
-    return AgentPaths.under(args.root) if args.root else AgentPaths.for_user()
 
 
 def _log_to(paths: AgentPaths) -> None:
@@ -121,7 +119,7 @@ def run_agent(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"{PROG}: {problem}", file=sys.stderr)
         return 1
-    paths = _paths(args)
+    paths = AgentPaths.at(args.root)
     managed = PolicyFile(args.policy_file) if args.policy_file else default_managed_source()
     try:
         effective = load_settings(paths.user_settings_file, managed)
@@ -159,8 +157,9 @@ def _run_locked(
 ) -> int:
     with contextlib.ExitStack() as stack:
         enrolment = stack.enter_context(_vault_enrolment(settings, paths))
-        spool_dir = Path(settings.spool_dir) if settings.spool_dir else paths.spool_dir
-        spool = stack.enter_context(Spool(spool_dir, max_bytes=settings.spool_max_mb * 1024**2))
+        spool = stack.enter_context(
+            Spool(settings.spool_root(paths), max_bytes=settings.spool_max_mb * 1024**2)
+        )
         if not spool.recovery.clean:
             log.warning("spool recovered after an unclean stop: %s", spool.recovery)
         capture = SettingsCaptureFactory(
@@ -184,6 +183,7 @@ def _run_locked(
             session_poll_s=settings.session_poll_s,
             on_capture_settled=lambda: uploader_box[0].wake() if uploader_box else None,
             preview=capture.preview,
+            agent_name=enrolment.agent,
         )
         uploader = Uploader(
             spool,

@@ -35,6 +35,11 @@ class AgentPaths:
     def under(cls, root: Path) -> AgentPaths:
         return cls(root / "config", root / "data", root / "run")
 
+    @classmethod
+    def at(cls, root: Path | None) -> AgentPaths:
+        """Under `root` (a command's --root) if given, else the user's own directories."""
+        return cls.for_user() if root is None else cls.under(root)
+
     @property
     def user_settings_file(self) -> Path:
         return self.config_dir / "agent.toml"

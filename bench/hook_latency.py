@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.control_channel import ControlServer
-from agent.telephony.base import CallSignal
-from agent.telephony.hook import HookDetector
+from agent.control.channel import ControlServer
+from agent.detect.base import CallSignal
+from agent.detect.hook import HookDetector
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

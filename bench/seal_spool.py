@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from agent.spool import Spool
+from agent.spool.spool import Spool
 from protocol.keys import VaultIdentity
 from protocol.segments.format import MediaType
 from protocol.segments.seal import RecordingSealer

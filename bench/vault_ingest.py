@@ -60,7 +60,7 @@ from typing import Any
 import httpx
 from machine import cpu_model
 
-from agent.vault_client import DeviceClient, enrol
+from agent.vault_connection.client import DeviceClient, enrol
 from protocol.keys import VaultRecipient
 from protocol.pinned_tls import CERT_FILENAME, client_ssl_context
 from protocol.segments.format import MediaType

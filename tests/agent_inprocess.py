@@ -25,28 +25,23 @@ import pytest
 import tomli_w
 from PySide6.QtWidgets import QApplication
 
-from agent.agent_core import AgentCore
-from agent.capture.audio_devices import alsa_top_level_config
+from agent.capture.audio.devices import alsa_top_level_config
+from agent.capture.factory import CaptureChoices, SettingsCaptureFactory
 from agent.capture.pipeline import CapturePipeline
-from agent.capture_factory import CaptureChoices, SettingsCaptureFactory
-from agent.control_channel import ControlServer
-from agent.hotkey import create_hotkey
-from agent.managed_policy import PolicyFile
+from agent.control.channel import ControlServer
+from agent.core.event_loop import AgentCore
+from agent.detect.payment_title import PaymentTitleWatcher
+from agent.hotkey.factory import create_hotkey
 from agent.paths import AgentPaths
-from agent.payment_watch import PaymentTitleWatcher
-from agent.session import (
-    Pause,
-    PauseSource,
-    RecordingStateMachine,
-    Resume,
-    SessionStarted,
-    TrainingSession,
-)
-from agent.settings import AgentSettings, EffectiveSettings, load_settings
-from agent.spool import Spool
+from agent.session.machine import RecordingStateMachine
+from agent.session.vocabulary import Pause, Resume, SessionStarted, TrainingSession
+from agent.settings.layers import AgentSettings, EffectiveSettings, load_settings
+from agent.settings.managed_policy import PolicyFile
+from agent.spool.spool import Spool
 from agent.ui.bridge import QtAgentView
 from agent.ui.shell import AgentShell
 from protocol.keys import VaultIdentity, VaultRecipient
+from protocol.recording_metadata import PauseSource
 from tests.pulse import PulseServer
 
 BUSINESS_TITLE = "CRM - Orders"

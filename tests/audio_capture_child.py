@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from agent.capture.audio import AudioSources, CallAudioCapture
+from agent.capture.audio.capture import AudioSources, CallAudioCapture
 
 
 def tone_level(samples: np.ndarray, frequency: float, rate: int) -> float:

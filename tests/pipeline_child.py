@@ -14,20 +14,23 @@ environment once, when it is first loaded.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
 import uuid
 from pathlib import Path
 
-from agent.capture.audio import AudioSources, CallAudioCapture
+from agent.capture.audio.capture import AudioSources, CallAudioCapture
 from agent.capture.encoder import EncoderSettings
 from agent.capture.grab import MaskedGrabber
 from agent.capture.pipeline import CapturePipeline
-from agent.capture.window import WindowMatch, create_locator
-from agent.record_command import AUDIO_SETTLE_SECONDS
-from agent.spool import Spool
+from agent.capture.window.base import WindowMatch
+from agent.capture.window.factory import create_locator
+from agent.commands.record import AUDIO_SETTLE_SECONDS
+from agent.spool.spool import Spool
 from protocol.keys import VaultRecipient
+from protocol.recording_metadata import PauseSource
 from protocol.segments.seal import RecordingSealer
 
 
@@ -62,7 +65,8 @@ def main(argv: list[str]) -> int:
         time.sleep(AUDIO_SETTLE_SECONDS)
         pipeline.start()
         print("started", flush=True)
-        for at, action in ((args.pause_at, pipeline.pause), (args.resume_at, pipeline.resume)):
+        pause = functools.partial(pipeline.pause, frozenset({PauseSource.COMMAND_LINE}))
+        for at, action in ((args.pause_at, pause), (args.resume_at, pipeline.resume)):
             if at is None:
                 continue
             while pipeline.elapsed() < at:
@@ -79,7 +83,7 @@ def main(argv: list[str]) -> int:
         "stopped_at": stopped_at,
         "stop_seconds": stop_seconds,
         "segments": summary.segments,
-        "pauses": summary.pauses,
+        "pauses": [span.model_dump(mode="json") for span in summary.pauses],
         "error": summary.error,
         "stop_phases": summary.stop_phases,
     }

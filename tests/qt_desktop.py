@@ -23,9 +23,10 @@ import pytest
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from Xlib.display import Display
 
-from agent.agent_view import AgentStatus, SessionSummary
-from agent.session import PauseSource, State
-from agent.settings import SettingShown
+from agent.core.view import AgentStatus, SessionSummary
+from agent.session.vocabulary import RecordingId, State
+from agent.settings.layers import SettingShown
+from protocol.recording_metadata import PauseSource
 from tests.desktop import XServer, _stop_process_group, require_program, wait_for
 
 _TRAY_SELECTION = "_NET_SYSTEM_TRAY_S0"
@@ -126,7 +127,7 @@ class FakeControls:
 
     calls: list[tuple[str, object]] = field(default_factory=list)
     frame: np.ndarray | None = None
-    on_notice_shown: Callable[[str], None] | None = None
+    on_notice_shown: Callable[[RecordingId], None] | None = None
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -140,13 +141,13 @@ class FakeControls:
     def declare_personal_call(self) -> None:
         self.calls.append(("declare_personal_call", None))
 
-    def confirm_consent(self, recording_id: str) -> None:
+    def confirm_consent(self, recording_id: RecordingId) -> None:
         self.calls.append(("confirm_consent", recording_id))
 
-    def decline_consent(self, recording_id: str) -> None:
+    def decline_consent(self, recording_id: RecordingId) -> None:
         self.calls.append(("decline_consent", recording_id))
 
-    def notice_shown(self, recording_id: str) -> None:
+    def notice_shown(self, recording_id: RecordingId) -> None:
         if self.on_notice_shown is not None:
             self.on_notice_shown(recording_id)
         self.calls.append(("notice_shown", recording_id))

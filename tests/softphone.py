@@ -53,7 +53,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.telephony.base import CallSignal
+from agent.detect.base import CallSignal
 from tests.processes import stop_processes
 from tests.pulse import PulseServer
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.spool import RecordingState, Spool
+from agent.spool.spool import RecordingState, Spool
 from protocol.keys import VaultRecipient
 from protocol.segments.format import MediaType
 from protocol.segments.seal import RecordingSealer

@@ -10,7 +10,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from agent.spool import Spool, SpoolFullError
+from agent.spool.spool import Spool, SpoolFullError
 from protocol.keys import VaultRecipient
 from protocol.segments.format import MediaType
 from protocol.segments.seal import RecordingSealer

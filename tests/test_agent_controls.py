@@ -14,7 +14,6 @@ than the lead time after the notice was exposed, however late it may start.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -30,15 +29,22 @@ from pytestqt.qtbot import QtBot
 
 from agent.capture.geometry import Rect
 from agent.capture.pipeline import CapturePipeline
-from agent.managed_policy import PolicyFile
+from agent.detect.base import CallSignal
 from agent.paths import AgentPaths
-from agent.session import PERSONAL_CALLS_FORBIDDEN, PauseSource, State
-from agent.settings import SettingRefusedError, SettingSource, load_settings, save_user_setting
-from agent.spool import RecordingState
-from agent.telephony.base import CallSignal
+from agent.session.machine import PERSONAL_CALLS_FORBIDDEN
+from agent.session.vocabulary import State
+from agent.settings.layers import (
+    SettingRefusedError,
+    SettingSource,
+    load_settings,
+    save_user_setting,
+)
+from agent.settings.managed_policy import PolicyFile
+from agent.spool.spool import RecordingState
 from agent.ui.notice import NoticeWindow
 from agent.ui.tray import MANAGED_SUFFIX
 from protocol.keys import VaultIdentity
+from protocol.recording_metadata import BlankReason, PauseSource, RecordingMetadata
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
 from protocol.segments.unseal import open_segment
 from tests.agent_inprocess import (
@@ -146,7 +152,7 @@ def wall_time_of(monotonic_at: float) -> float:
 
 
 def rid_of(notice: NoticeWindow) -> uuid.UUID:
-    return uuid.UUID(notice.recording_id)
+    return notice.recording_id
 
 
 def pipeline_of(agent: InProcessAgent, rid: uuid.UUID) -> CapturePipeline:
@@ -506,15 +512,25 @@ def test_every_pause_source_pauses_capture_and_the_pauses_are_sealed_in_the_meta
     _, plain = open_segment(
         agent.identity, sealed, expect_recording=rid, expect_index=METADATA_SEGMENT_INDEX
     )
-    metadata = json.loads(plain)
-    assert metadata["recording_id"] == str(rid)
-    pauses = metadata["pauses"]
+    metadata = RecordingMetadata.model_validate_json(plain)
+    assert metadata.recording_id == rid
+    pauses = metadata.pauses
     assert len(pauses) == 4, pauses
+    sources = (
+        PauseSource.TRAY,
+        PauseSource.HOTKEY,
+        PauseSource.COMMAND_LINE,
+        PauseSource.PAYMENT_WINDOW,
+    )
     previous_end = 0.0
-    for start, end in pauses:
-        assert previous_end <= start < end
-        previous_end = end
-    assert metadata["blank_frames"] > 0
+    for span, source in zip(pauses, sources, strict=True):
+        assert previous_end <= span.start_s < span.end_s
+        assert span.sources == [source], pauses
+        previous_end = span.end_s
+    blanked_by_payment = [
+        span for span in metadata.blanked if span.reason is BlankReason.PAYMENT_WINDOW
+    ]
+    assert sum(span.frames for span in blanked_by_payment) > 0, metadata.blanked
 
 
 # --- 5. managed settings -------------------------------------------------------------------

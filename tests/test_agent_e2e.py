@@ -44,7 +44,7 @@ SEGMENT_S = 2.0
 CALLER_HZ = 1000.0
 AGENT_HZ = 440.0
 BUSINESS_WINDOW = "CRM - Orders"
-RID = "[0-9a-f]{32}"
+RID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # a RecordingId (UUID)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.capture.audio_devices import (
+from agent.capture.audio.devices import (
     DEFAULT_FAR_END,
     alsa_config_path,
     callreel_alsa_config,

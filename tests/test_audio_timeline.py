@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.capture.audio_timeline import ChannelTimeline, interleave
+from agent.capture.audio.timeline import ChannelTimeline, interleave
 
 RATE = 1000
 

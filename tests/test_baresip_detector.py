@@ -11,10 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.telephony.baresip_ctrl import BaresipDetector
-from agent.telephony.base import CallSignal
-from agent.telephony.netstring import encode
-from agent.telephony.pulse_streams import PulseStreamDetector
+from agent.detect.baresip_ctrl import BaresipDetector
+from agent.detect.base import CallSignal
+from agent.detect.netstring import encode
+from agent.detect.pulse_streams import PulseStreamDetector
 from tests.pulse import PulseServer
 from tests.softphone import Baresip, Signals, free_port, place_call, running_baresip
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.control_channel import (
+from agent.control.channel import (
     MAX_REQUEST_BYTES,
     AgentNotRunningError,
     ControlError,

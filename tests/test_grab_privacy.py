@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 
 from agent.capture.geometry import Rect
-from agent.capture.grab import MaskedFrame, MaskedGrabber
-from agent.capture.window import WindowMatch, create_locator
+from agent.capture.grab import MaskedGrabber
+from agent.capture.kept_pixels import KeptPixels, MaskedFrame
+from agent.capture.window.base import WindowMatch
+from agent.capture.window.factory import create_locator
+from protocol.recording_metadata import BlankReason
 from tests.desktop import Desktop
 
 BUSINESS = Rect(200, 150, 640, 400)
@@ -77,7 +80,8 @@ def test_redaction_areas_are_black(desktop: Desktop) -> None:
         geometry=BUSINESS, title="CRM - card form", wm_class="Business", colour="20c020"
     )
     grabber = MaskedGrabber(
-        create_locator(WindowMatch(window_class="Business")), redactions=[Rect(10, 20, 100, 50)]
+        create_locator(WindowMatch(window_class="Business")),
+        kept=KeptPixels(redactions=(Rect(10, 20, 100, 50),)),
     )
     try:
         frame = grabber.grab()
@@ -99,10 +103,10 @@ def test_minimised_or_closed_business_window_gives_black_frames(
     window = next(w for w in desktop._windows if w.title.startswith("CRM - customer"))
     desktop.minimise(window)
     minimised = grabber.grab()
-    assert minimised.blank_reason == "business window is minimised"
+    assert minimised.blank_reason is BlankReason.MINIMISED
     assert minimised.pixels.max() == 0
     assert minimised.pixels.shape == visible.pixels.shape
     desktop.close(window)
     closed = grabber.grab()
-    assert closed.blank_reason == "business window is missing"
+    assert closed.blank_reason is BlankReason.MISSING
     assert closed.pixels.max() == 0

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.control_channel import ControlServer
-from agent.telephony.base import CallSignal
-from agent.telephony.hook import HookDetector
+from agent.control.channel import ControlServer
+from agent.detect.base import CallSignal
+from agent.detect.hook import HookDetector
 from tests.softphone import Signals
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-HOOK = [sys.executable, "-m", "agent.telephony.hook_command"]
+HOOK = [sys.executable, "-m", "agent.commands.hook"]
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_hook_command_reports_refusal(
 def test_hook_command_imports_stay_light(runtime_dir: Path) -> None:
     """The softphone waits for the command: no capture stack at import time."""
     code = (
-        "import sys, agent.telephony.hook_command, agent.control_channel\n"
+        "import sys, agent.commands.hook, agent.control.channel\n"
         "heavy = {'numpy', 'av', 'mss', 'sounddevice', 'httpx', 'psutil', 'pulsectl', 'PySide6'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )

@@ -10,18 +10,9 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from agent.hotkey import (
-    Hotkey,
-    HotkeyError,
-    HotkeyUnavailableError,
-    Modifier,
-    create_hotkey,
-    parse_hotkey,
-)
-from agent.session import PauseSource, State
-from agent.ui.bridge import QtAgentView
-from agent.ui.shell import AgentShell
-from agent.windows_hotkey import (
+from agent.hotkey.base import Hotkey, HotkeyError, HotkeyUnavailableError, Modifier, parse_hotkey
+from agent.hotkey.factory import create_hotkey
+from agent.hotkey.windows import (
     MOD_ALT,
     MOD_CONTROL,
     MOD_NOREPEAT,
@@ -31,7 +22,11 @@ from agent.windows_hotkey import (
     registration_error,
     virtual_key,
 )
-from agent.x11_hotkey import X11Hotkey, keysym_name
+from agent.hotkey.x11 import X11Hotkey, keysym_name
+from agent.session.vocabulary import State
+from agent.ui.bridge import QtAgentView
+from agent.ui.shell import AgentShell
+from protocol.recording_metadata import PauseSource
 from tests.desktop import XServer
 from tests.qt_desktop import FakeControls, make_status, xdotool
 

@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent.enrolment import Enrolment, device_client
-from agent.local_vault import running_local_vault
 from agent.paths import AgentPaths
+from agent.vault_connection.enrolment import Enrolment, device_client
+from agent.vault_connection.local_vault import running_local_vault
 
 
 def _trainer_command(command: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from agent.managed_policy import (
+from agent.settings.layers import SettingSource, load_settings
+from agent.settings.managed_policy import (
     DEFAULT_POLICY_FILE,
     MAX_POLICY_BYTES,
     REG_DWORD,
@@ -30,7 +31,6 @@ from agent.managed_policy import (
     no_managed_policy,
     registry_values_to_settings,
 )
-from agent.settings import SettingSource, load_settings
 
 NOBODY = 65534
 

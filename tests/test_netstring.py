@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.telephony.netstring import NetstringDecoder, NetstringError, encode
+from agent.detect.netstring import NetstringDecoder, NetstringError, encode
 
 
 def test_encode() -> None:

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from agent.spool import Spool
+from agent.spool.spool import Spool
 from protocol.keys import VaultIdentity
 from protocol.segments.format import MediaType
 from protocol.segments.seal import RecordingSealer

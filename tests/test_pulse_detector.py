@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.telephony.base import CallSignal
-from agent.telephony.pulse_streams import PulseStreamDetector
+from agent.detect.base import CallSignal
+from agent.detect.pulse_streams import PulseStreamDetector
 from tests.pulse import PulseServer, running_pulse_server
 from tests.softphone import Signals
 

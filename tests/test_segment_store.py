@@ -17,14 +17,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.services import S3Endpoint
-from vault.segment_store import (
+from vault.storage.base import (
     SegmentLocked,
     SegmentNotFound,
     SegmentStore,
     SegmentStoreError,
-    open_segment_store,
     validate_key,
 )
+from vault.storage.factory import open_segment_store
 
 DATA = b"\x00encrypted segment bytes\xff" * 100
 

@@ -5,21 +5,24 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import uuid
 from typing import Any
 
 import pytest
 
-from agent.session import (
+from agent.session.machine import (
     NO_SESSION_ACTIVE,
     PERSONAL_CALLS_FORBIDDEN,
     UNEXPECTED_CAPTURE_STOP,
+    RecordingStateMachine,
+)
+from agent.session.vocabulary import (
     CallPolicy,
     CancelTimer,
     CaptureError,
     CaptureStopped,
     Command,
     ConsentConfirmed,
-    ConsentDecision,
     ConsentDeclined,
     ConsentTimedOut,
     DestroyRecording,
@@ -32,11 +35,9 @@ from agent.session import (
     Outcome,
     Pause,
     PauseCapture,
-    PauseSource,
     PersonalCallDeclared,
     QuotaUsedUp,
     RecordConsent,
-    RecordingStateMachine,
     Rejected,
     ReportError,
     Resume,
@@ -52,6 +53,8 @@ from agent.session import (
     TimerKind,
     TrainingSession,
 )
+from protocol.recording_metadata import ConsentDecision, PauseSource
+from tests.recording_ids import rec
 
 START = 1_700_000_000.0
 LEAD = 5.0
@@ -75,7 +78,7 @@ class Rig:
     def __init__(self, policy: CallPolicy | None = None) -> None:
         self.policy = policy or CallPolicy(notice_lead_time_s=LEAD)
         self.clock = FakeClock()
-        ids = (f"rec-{n}" for n in itertools.count(1))
+        ids = (rec(n) for n in itertools.count(1))
         self.machine = RecordingStateMachine(self.policy, self.clock, lambda: next(ids))
 
     def state(self) -> State:
@@ -105,7 +108,7 @@ class Rig:
         assert self.state() is State.ARMED
         return session
 
-    def notice(self) -> str:
+    def notice(self) -> uuid.UUID:
         """From ARMED, take a call; return its recording id."""
         self.feed(OffHook("call"))
         assert self.state() is State.NOTICE
@@ -113,7 +116,7 @@ class Rig:
         assert recording_id is not None
         return recording_id
 
-    def record(self) -> str:
+    def record(self) -> uuid.UUID:
         """From ARMED, take a call and let the notice run its lead time."""
         recording_id = self.notice()
         self.clock.advance(self.policy.notice_lead_time_s)
@@ -121,14 +124,14 @@ class Rig:
         assert self.state() in (State.RECORDING, State.PAUSED)
         return recording_id
 
-    def finish(self) -> str:
+    def finish(self) -> uuid.UUID:
         """From ARMED, record a call and hang up; capture is asked to stop."""
         recording_id = self.record()
         self.feed(OnHook("call"))
         assert self.state() is State.FINISHING
         return recording_id
 
-    def record_one_call(self) -> str:
+    def record_one_call(self) -> uuid.UUID:
         recording_id = self.finish()
         self.feed(CaptureStopped(recording_id))
         return recording_id
@@ -228,7 +231,7 @@ class TestCallPolicy:
     "value",
     [
         OffHook("c"),
-        StopCapture("r", Outcome.COMPLETE),
+        StopCapture(rec(1), Outcome.COMPLETE),
         CallPolicy(),
         TrainingSession("s", "p", "t", 1, START),
     ],
@@ -240,14 +243,13 @@ def test_values_are_slotted_and_frozen(value: object) -> None:
         setattr(value, field_name, None)
 
 
-def test_default_recording_ids_are_random_hex() -> None:
+def test_default_recording_ids_are_random_uuids() -> None:
     machine = RecordingStateMachine(CallPolicy(), FakeClock())
     machine.handle(SessionStarted(TrainingSession("s1", "training", "Tess", 2, START + 60)))
     machine.handle(OffHook(None))
     first = machine.recording_id
     assert first is not None
-    assert len(first) == 32
-    int(first, 16)
+    assert first.version == 4  # random, not derived from the host or the time
 
 
 def test_handle_refuses_something_that_is_not_an_event() -> None:
@@ -291,11 +293,11 @@ class TestNoSession:
         [
             OffHook("c"),
             OnHook("c"),
-            NoticeElapsed("rec-1"),
-            ConsentConfirmed("rec-1"),
-            ConsentDeclined("rec-1"),
-            ConsentTimedOut("rec-1"),
-            CaptureStopped("rec-1"),
+            NoticeElapsed(rec(1)),
+            ConsentConfirmed(rec(1)),
+            ConsentDeclined(rec(1)),
+            ConsentTimedOut(rec(1)),
+            CaptureStopped(rec(1)),
             SessionEnded("s1"),
             SessionExpired("s1"),
             QuotaUsedUp("s1"),
@@ -337,26 +339,26 @@ class TestArmed:
         rig = Rig()
         session = rig.arm()
         assert rig.feed(OffHook("c1")) == [
-            ShowNotice("rec-1", session, LEAD, consent_required=False, personal_allowed=True),
-            SetTimer(TimerKind.NOTICE_LEAD, "rec-1", START + LEAD),
+            ShowNotice(rec(1), session, LEAD, consent_required=False, personal_allowed=True),
+            SetTimer(TimerKind.NOTICE_LEAD, rec(1), START + LEAD),
         ]
         assert rig.state() is State.NOTICE
-        assert rig.machine.recording_id == "rec-1"
+        assert rig.machine.recording_id == rec(1)
 
     def test_with_consent_required_the_consent_deadline_is_set_too(self) -> None:
         rig = consent_rig()
         session = rig.arm()
         assert rig.feed(OffHook("c1")) == [
-            ShowNotice("rec-1", session, LEAD, consent_required=True, personal_allowed=True),
-            SetTimer(TimerKind.NOTICE_LEAD, "rec-1", START + LEAD),
-            SetTimer(TimerKind.CONSENT_DEADLINE, "rec-1", START + CONSENT_TIMEOUT),
+            ShowNotice(rec(1), session, LEAD, consent_required=True, personal_allowed=True),
+            SetTimer(TimerKind.NOTICE_LEAD, rec(1), START + LEAD),
+            SetTimer(TimerKind.CONSENT_DEADLINE, rec(1), START + CONSENT_TIMEOUT),
         ]
 
     def test_notice_tells_the_agent_when_personal_calls_are_not_allowed(self) -> None:
         rig = no_personal_rig()
         session = rig.arm()
         [show, _timer] = rig.feed(OffHook("c1"))
-        assert show == ShowNotice("rec-1", session, LEAD, False, personal_allowed=False)
+        assert show == ShowNotice(rec(1), session, LEAD, False, personal_allowed=False)
 
     def test_on_hook_without_a_call_does_nothing(self) -> None:
         rig = Rig()
@@ -503,11 +505,11 @@ class TestArmed:
     @pytest.mark.parametrize(
         "event",
         [
-            NoticeElapsed("rec-1"),
-            ConsentConfirmed("rec-1"),
-            ConsentDeclined("rec-1"),
-            ConsentTimedOut("rec-1"),
-            CaptureStopped("rec-1"),
+            NoticeElapsed(rec(1)),
+            ConsentConfirmed(rec(1)),
+            ConsentDeclined(rec(1)),
+            ConsentTimedOut(rec(1)),
+            CaptureStopped(rec(1)),
         ],
     )
     def test_recording_events_without_a_call_are_ignored(self, event: Event) -> None:
@@ -553,7 +555,7 @@ class TestNotice:
         rig.arm()
         rig.notice()
         rig.clock.advance(LEAD)
-        assert rig.feed(NoticeElapsed("rec-0")) == []
+        assert rig.feed(NoticeElapsed(rec(0))) == []
         assert rig.state() is State.NOTICE
 
     def test_a_stale_timer_from_an_abandoned_notice_is_ignored(self) -> None:
@@ -603,7 +605,7 @@ class TestNotice:
         rig.feed(Pause(PauseSource.TRAY))
         rig.feed(Resume(PauseSource.COMMAND_LINE))
         rig.clock.advance(LEAD)
-        rig.feed(NoticeElapsed("rec-1"))
+        rig.feed(NoticeElapsed(rec(1)))
         assert rig.state() is State.RECORDING
 
     def test_hang_up_withdraws_the_notice_and_rearms(self) -> None:
@@ -701,7 +703,7 @@ class TestNotice:
         assert rig.state() is State.DISCARDED
 
     @pytest.mark.parametrize(
-        "event", [ConsentConfirmed("rec-0"), ConsentDeclined("rec-0"), ConsentTimedOut("rec-0")]
+        "event", [ConsentConfirmed(rec(0)), ConsentDeclined(rec(0)), ConsentTimedOut(rec(0))]
     )
     def test_consent_events_for_another_recording_are_ignored(self, event: Event) -> None:
         rig = consent_rig()
@@ -787,7 +789,7 @@ class TestNotice:
         assert rig.machine.session == newer
         assert rig.state() is State.ARMED
 
-    @pytest.mark.parametrize("event", [OffHook("call"), OffHook("other"), CaptureStopped("rec-1")])
+    @pytest.mark.parametrize("event", [OffHook("call"), OffHook("other"), CaptureStopped(rec(1))])
     def test_repeated_off_hook_and_capture_events_are_ignored(self, event: Event) -> None:
         rig = Rig()
         rig.arm()
@@ -993,7 +995,7 @@ class TestRecording:
         recording_id = rig.record()
         rig.clock.advance(CONSENT_TIMEOUT - LEAD - 0.5)
         assert rig.feed(ConsentTimedOut(recording_id)) == []  # premature
-        assert rig.feed(ConsentTimedOut("rec-0")) == []
+        assert rig.feed(ConsentTimedOut(rec(0))) == []
         rig.clock.advance(0.5)
         assert rig.feed(ConsentTimedOut(recording_id)) == [
             StopCapture(recording_id, Outcome.INTERRUPTED),
@@ -1094,10 +1096,10 @@ class TestRecording:
         [
             OffHook("call"),
             OffHook("second line"),
-            NoticeElapsed("rec-1"),
-            CaptureStopped("rec-0"),
-            ConsentConfirmed("rec-0"),
-            ConsentDeclined("rec-0"),
+            NoticeElapsed(rec(1)),
+            CaptureStopped(rec(0)),
+            ConsentConfirmed(rec(0)),
+            ConsentDeclined(rec(0)),
             SessionEnded("other"),
             QuotaUsedUp("other"),
         ],
@@ -1141,7 +1143,7 @@ class TestFinishing:
         rig = Rig()
         rig.arm()
         rig.finish()
-        assert rig.feed(CaptureStopped("rec-0")) == []
+        assert rig.feed(CaptureStopped(rec(0))) == []
         assert rig.state() is State.FINISHING
 
     def test_the_next_call_during_finishing_is_announced_after_the_stop(self) -> None:
@@ -1151,8 +1153,8 @@ class TestFinishing:
         assert rig.feed(OffHook("next")) == []
         assert rig.state() is State.FINISHING
         assert rig.feed(CaptureStopped(first)) == [
-            ShowNotice("rec-2", session, LEAD, consent_required=False, personal_allowed=True),
-            SetTimer(TimerKind.NOTICE_LEAD, "rec-2", rig.clock.now + LEAD),
+            ShowNotice(rec(2), session, LEAD, consent_required=False, personal_allowed=True),
+            SetTimer(TimerKind.NOTICE_LEAD, rec(2), rig.clock.now + LEAD),
         ]
         assert rig.state() is State.NOTICE
 
@@ -1276,9 +1278,9 @@ class TestFinishing:
     @pytest.mark.parametrize(
         "event",
         [
-            NoticeElapsed("rec-1"),
-            ConsentConfirmed("rec-1"),
-            ConsentTimedOut("rec-1"),
+            NoticeElapsed(rec(1)),
+            ConsentConfirmed(rec(1)),
+            ConsentTimedOut(rec(1)),
             OffHook("call"),
         ],
     )
@@ -1343,11 +1345,11 @@ class TestDiscarded:
         "event",
         [
             OffHook("call"),
-            NoticeElapsed("rec-1"),
-            ConsentConfirmed("rec-1"),
-            ConsentDeclined("rec-1"),
-            ConsentTimedOut("rec-1"),
-            CaptureStopped("rec-1"),
+            NoticeElapsed(rec(1)),
+            ConsentConfirmed(rec(1)),
+            ConsentDeclined(rec(1)),
+            ConsentTimedOut(rec(1)),
+            CaptureStopped(rec(1)),
             PersonalCallDeclared(),
             Pause(PauseSource.TRAY),
         ],
@@ -1369,7 +1371,7 @@ class TestDiscarded:
 class TestRecordingOfACallStillInProgress:
     """Capture stopped (failure, session over) but the call goes on: it can still be taken back."""
 
-    def settled_after_a_failure(self, rig: Rig) -> str:
+    def settled_after_a_failure(self, rig: Rig) -> uuid.UUID:
         rig.arm(quota=2)
         recording_id = rig.record()
         rig.feed(CaptureError("grab failed"))
@@ -1393,7 +1395,7 @@ class TestRecordingOfACallStillInProgress:
     def test_a_refusal_destroys_it(self) -> None:
         rig = Rig()
         recording_id = self.settled_after_a_failure(rig)
-        assert rig.feed(ConsentDeclined("rec-0")) == []
+        assert rig.feed(ConsentDeclined(rec(0))) == []
         assert rig.feed(ConsentDeclined(recording_id)) == [
             RecordConsent(recording_id, ConsentDecision.DECLINED),
             DestroyRecording(recording_id, DiscardReason.CONSENT_DECLINED),
@@ -1451,8 +1453,8 @@ class TestPendingSession:
         rig.feed(SessionStarted(rig.make_session("s2", expires_in=1.0)))
         rig.clock.advance(2.0)
         assert rig.feed(OnHook("call")) == [
-            HideNotice("rec-1"),
-            CancelTimer(TimerKind.NOTICE_LEAD, "rec-1"),
+            HideNotice(rec(1)),
+            CancelTimer(TimerKind.NOTICE_LEAD, rec(1)),
         ]
         assert rig.machine.session == original
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import uuid
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -20,7 +21,8 @@ from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from agent.session import (
+from agent.session.machine import RecordingStateMachine
+from agent.session.vocabulary import (
     MANUAL_PAUSE_SOURCES,
     CallPolicy,
     CancelTimer,
@@ -28,7 +30,6 @@ from agent.session import (
     CaptureStopped,
     Command,
     ConsentConfirmed,
-    ConsentDecision,
     ConsentDeclined,
     ConsentTimedOut,
     DestroyRecording,
@@ -40,11 +41,9 @@ from agent.session import (
     OnHook,
     Pause,
     PauseCapture,
-    PauseSource,
     PersonalCallDeclared,
     QuotaUsedUp,
     RecordConsent,
-    RecordingStateMachine,
     Rejected,
     Resume,
     ResumeCapture,
@@ -59,13 +58,17 @@ from agent.session import (
     TimerKind,
     TrainingSession,
 )
+from protocol.recording_metadata import ConsentDecision, PauseSource
+from tests.recording_ids import rec
 
 START = 1_700_000_000.0
 CONSENT_DECISION_FOR = {
     DiscardReason.CONSENT_DECLINED: ConsentDecision.DECLINED,
     DiscardReason.CONSENT_TIMED_OUT: ConsentDecision.TIMED_OUT,
 }
-CURRENT = "<current recording>"
+CURRENT = rec(0xC0FFEE)
+"""Stands for whichever recording is current when the action is played."""
+NO_RECORDING = rec(0)
 """Placeholder resolved, when fed, to the machine's current recording id (if any)."""
 
 # Sized for well under 20 s on a 2-core machine (about 10 s measured). The explain phase is out:
@@ -111,7 +114,7 @@ def _unchanged(value: T) -> T:
 # --- Strategies ------------------------------------------------------------------------
 
 session_ids = st.sampled_from(["s1", "s2", "s3", "s4", "s5", "s6"])
-recording_ids = st.sampled_from([CURRENT, CURRENT, CURRENT, "rec-1", "rec-2", "rec-99"])
+recording_ids = st.sampled_from([CURRENT, CURRENT, CURRENT, rec(1), rec(2), rec(99)])
 call_ids = st.sampled_from([None, "call-a", "call-b"])
 # Mostly short gaps, so that sessions outlive a few calls; now and then a long one.
 short_seconds = st.sampled_from([0.0, 0.5, 1.0, 2.0, 5.0, 10.0]) | st.floats(0.0, 10.0)
@@ -197,9 +200,9 @@ busy_call_actions: st.SearchStrategy[Action] = weighted(
 class Harness:
     def __init__(self, policy: CallPolicy) -> None:
         self.now = START
-        ids = (f"rec-{n}" for n in itertools.count(1))
+        ids = (rec(n) for n in itertools.count(1))
         self.machine = RecordingStateMachine(policy, lambda: self.now, lambda: next(ids))
-        self.timers: dict[tuple[TimerKind, str | None], float] = {}
+        self.timers: dict[tuple[TimerKind, uuid.UUID | None], float] = {}
 
     def resolve(self, action: Action) -> Event | None:
         """Turn a generated action into the concrete event to feed, at the current time."""
@@ -218,7 +221,7 @@ class Harness:
                 | ConsentTimedOut(recording_id=rid)
                 | CaptureStopped(recording_id=rid)
             ) if rid == CURRENT:
-                current = self.machine.recording_id or "rec-none"
+                current = self.machine.recording_id or NO_RECORDING
                 return dataclasses.replace(action, recording_id=current)
             case _:
                 return action
@@ -232,9 +235,9 @@ class Harness:
         self.now = max(self.now, fire_at)
         match kind:
             case TimerKind.NOTICE_LEAD:
-                return NoticeElapsed(rid or "rec-none")
+                return NoticeElapsed(rid or NO_RECORDING)
             case TimerKind.CONSENT_DEADLINE:
-                return ConsentTimedOut(rid or "rec-none")
+                return ConsentTimedOut(rid or NO_RECORDING)
             case TimerKind.SESSION_EXPIRY:
                 session = self.machine.session
                 return SessionExpired(session.session_id if session else "s-none")
@@ -263,15 +266,15 @@ class Observer:
     call_in_progress: bool = False
     call_number: int = 0
     call_started_at_step: int = -1
-    notices: dict[str, tuple[float, int]] = field(default_factory=dict)
-    hidden: set[str] = field(default_factory=set)
-    captured_under: dict[str, str] = field(default_factory=dict)  # recording id -> session id
-    captured_in_call: dict[str, int] = field(default_factory=dict)  # recording id -> call
-    destroyed: set[str] = field(default_factory=set)
-    consent_confirmed: set[str] = field(default_factory=set)
+    notices: dict[uuid.UUID, tuple[float, int]] = field(default_factory=dict)
+    hidden: set[uuid.UUID] = field(default_factory=set)
+    captured_under: dict[uuid.UUID, str] = field(default_factory=dict)  # recording id -> session id
+    captured_in_call: dict[uuid.UUID, int] = field(default_factory=dict)  # recording id -> call
+    destroyed: set[uuid.UUID] = field(default_factory=set)
+    consent_confirmed: set[uuid.UUID] = field(default_factory=set)
     personal_calls: set[int] = field(default_factory=set)
     next_call_personal: bool = False
-    capture: str | None = None
+    capture: uuid.UUID | None = None
     capture_paused: bool = False
     manual_pause: bool = False
     payment_pause: bool = False
@@ -408,7 +411,7 @@ class Observer:
             if call in self.personal_calls:
                 assert rid in self.destroyed, "kept a recording of a personal call"
 
-    def check_capture_may_start(self, rid: str, session_id: str, start_paused: bool) -> None:
+    def check_capture_may_start(self, rid: uuid.UUID, session_id: str, start_paused: bool) -> None:
         assert self.capture is None, "two captures at once"
         assert rid not in self.captured_under, "a recording id captured twice"
         assert self.session_live(session_id), "capture without an active session"
@@ -510,9 +513,9 @@ def test_the_observer_sees_a_capture_in_a_plain_call() -> None:
     script.begin(CallPolicy(notice_lead_time_s=5.0), TrainingSession("s1", "t", "Tess", 1, 60.0))
     script.play(1.0, OffHook("call"))
     script.play(0.0, FireNextTimer())
-    assert script.observer.captured_under == {"rec-1": "s1"}
+    assert script.observer.captured_under == {rec(1): "s1"}
     assert script.harness.machine.state is State.RECORDING
     script.play(10.0, OnHook("call"))
     assert script.observer.kept_under("s1") == 1
-    assert script.harness.machine.recording_id == "rec-1"  # finishing
+    assert script.harness.machine.recording_id == rec(1)  # finishing
     script.teardown()

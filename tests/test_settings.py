@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.managed_policy import ManagedSource, PolicyError, PolicyFile, no_managed_policy
-from agent.session import CallPolicy
-from agent.settings import (
+from agent.commands.settings import add_settings_parser, run_command
+from agent.hotkey.base import HotkeyError, parse_hotkey
+from agent.session.vocabulary import CallPolicy
+from agent.settings.fields import FIELDS, Rule
+from agent.settings.layers import (
     AgentSettings,
     EffectiveSettings,
     SettingRefusedError,
@@ -27,8 +29,7 @@ from agent.settings import (
     save_user_setting,
     unset_user_setting,
 )
-from agent.settings_command import add_settings_parser, run_settings
-from agent.settings_fields import FIELDS, Rule
+from agent.settings.managed_policy import ManagedSource, PolicyError, PolicyFile, no_managed_policy
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "geteuid") or os.geteuid() != 0,
@@ -486,7 +487,7 @@ def run(argv: list[str]) -> int:
     add_settings_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     assert args.command == "settings"
-    return run_settings(args)
+    return run_command(args)
 
 
 def test_command_show_set_unset(
@@ -535,3 +536,41 @@ def test_command_show_lists_ignored_user_values(
     assert "consent_required        true" in out
     assert "ignored: " in out
     assert "only IT can set consent_required" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("Ctrl+Alt+P", True),
+        ("Control+Alt+P", True),  # the settings check once refused this spelling
+        ("ctrl + alt + p", True),
+        ("Win+pgdn", True),
+        ("Cmd+Shift+9", True),
+        ("F12", True),  # keys that type nothing may stand alone
+        ("Pause", True),
+        ("Shift+F5", True),
+        ("P", False),
+        ("Shift+A", False),
+        ("Hyper+P", False),
+        ("Ctrl+", False),
+        ("Ctrl+Alt+P+Q", False),
+        ("Ctrl+Ctrl+P", False),
+        ("Ctrl+Alt+Banana", False),
+        ("", False),
+    ],
+)
+def test_the_settings_check_and_the_hotkey_parser_agree(text: str, accepted: bool) -> None:
+    """One syntax for the pause hotkey: the parser's, which the settings check asks."""
+    try:
+        parse_hotkey(text)
+    except HotkeyError:
+        parsed = False
+    else:
+        parsed = True
+    try:
+        AgentSettings(pause_hotkey=text)
+    except ValueError:
+        checked = False
+    else:
+        checked = True
+    assert (parsed, checked) == (accepted, accepted)

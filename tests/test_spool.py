@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.spool import (
+from agent.spool.spool import (
     RecordingState,
     Spool,
     SpoolCorruptError,
@@ -105,7 +105,8 @@ def test_minimum_free_space_is_kept(tmp_path: Path) -> None:
 
 def test_second_process_cannot_open_the_same_spool(spool: Spool) -> None:
     code = (
-        "import sys; from pathlib import Path; from agent.spool import Spool, SpoolLockedError\n"
+        "import sys; from pathlib import Path\n"
+        "from agent.spool.spool import Spool, SpoolLockedError\n"
         "try:\n    Spool(Path(sys.argv[1]))\nexcept SpoolLockedError as e:\n"
         "    print(e); sys.exit(3)\n"
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.spool import Spool
+from agent.spool.spool import Spool
 
 ROOT = Path(__file__).parent.parent
 

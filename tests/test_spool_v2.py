@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.spool import (
+from agent.spool.spool import (
     NO_SESSION_NOTE,
     SPOOL_FORMAT_VERSION,
     RecordingState,
@@ -26,7 +26,7 @@ from protocol.segments.seal import RecordingSealer
 
 RECIPIENT = VaultIdentity.generate().recipient
 
-# The manifest schema exactly as format-1 agents wrote it (agent/spool.py before format 2).
+# The manifest schema exactly as format-1 agents wrote it (agent/spool/spool.py before format 2).
 V1_SCHEMA = """
 CREATE TABLE recordings (
     recording_id TEXT PRIMARY KEY,

@@ -4,6 +4,7 @@ only once it is on screen, with its countdown, consent and personal-call buttons
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,20 +15,21 @@ from pytestqt.qtbot import QtBot
 from Xlib import X
 from Xlib.display import Display
 
-from agent.agent_view import NoticeContent
 from agent.capture.geometry import Rect
+from agent.core.view import NoticeContent
 from agent.ui.bridge import QtAgentView
 from agent.ui.notice import HEADLINE, NoticeWindow
 from agent.ui.shell import AgentShell
 from tests.desktop import Desktop
 from tests.qt_desktop import FakeControls, xdotool
+from tests.recording_ids import rec
 
 MakeNotice = Callable[[NoticeContent], NoticeWindow]
 
 
-def _content(recording_id: str = "rec-1", **changes: object) -> NoticeContent:
+def _content(recording_id: uuid.UUID | None = None, **changes: object) -> NoticeContent:
     fields: dict[str, object] = {
-        "recording_id": recording_id,
+        "recording_id": rec(1) if recording_id is None else recording_id,
         "purpose": "Handling refund requests",
         "trainer": "Dana Trainer",
         "notice_text": "We are looking at how refunds are explained.",
@@ -136,7 +138,7 @@ def test_notice_shown_only_once_exposed_and_only_once(
     seen: list[tuple[bool, bool]] = []
     notice = make_notice(_content())
 
-    def look(recording_id: str) -> None:
+    def look(recording_id: uuid.UUID) -> None:
         handle = notice.windowHandle()
         seen.append((notice.isVisible(), handle is not None and handle.isExposed()))
 
@@ -144,7 +146,7 @@ def test_notice_shown_only_once_exposed_and_only_once(
     assert _shown_at(notice) is None
     notice.present()
     qtbot.waitUntil(lambda: controls.calls != [], timeout=5000)
-    assert controls.calls == [("notice_shown", "rec-1")]
+    assert controls.calls == [("notice_shown", rec(1))]
     assert seen == [(True, True)]
     assert notice.shown_at is not None
 
@@ -175,7 +177,7 @@ def test_countdown_runs_from_when_the_notice_is_on_screen(
 def test_consent_buttons(
     make_notice: MakeNotice, qtbot: QtBot, controls: FakeControls, button: str, call: str
 ) -> None:
-    notice = make_notice(_content("rec-7", consent_required=True, consent_timeout_s=20.0))
+    notice = make_notice(_content(rec(7), consent_required=True, consent_timeout_s=20.0))
     notice.present()
     qtbot.waitUntil(lambda: controls.calls != [], timeout=5000)
     assert notice.agreed_button.isVisible()
@@ -183,7 +185,7 @@ def test_consent_buttons(
     assert "within 20 s" in notice.consent_label.text()
 
     QTest.mouseClick(getattr(notice, button), Qt.MouseButton.LeftButton)
-    assert controls.calls[-1] == (call, "rec-7")
+    assert controls.calls[-1] == (call, rec(7))
     assert not notice.agreed_button.isEnabled()
     assert not notice.declined_button.isEnabled()
 
@@ -196,7 +198,7 @@ def test_consent_time_runs_out(make_notice: MakeNotice, qtbot: QtBot) -> None:
 
 
 def test_personal_button(make_notice: MakeNotice, qtbot: QtBot, controls: FakeControls) -> None:
-    notice = make_notice(_content("rec-9"))
+    notice = make_notice(_content(rec(9)))
     notice.present()
     qtbot.waitExposed(notice)
     QTest.mouseClick(notice.personal_button, Qt.MouseButton.LeftButton)
@@ -211,12 +213,12 @@ def test_no_personal_button_when_policy_forbids(make_notice: MakeNotice, qtbot: 
 
 
 def test_withdrawn_only_for_its_own_recording(make_notice: MakeNotice, qtbot: QtBot) -> None:
-    notice = make_notice(_content("rec-1"))
+    notice = make_notice(_content(rec(1)))
     notice.present()
     qtbot.waitExposed(notice)
-    assert not notice.withdraw("rec-2")
+    assert not notice.withdraw(rec(2))
     assert notice.isVisible()
-    assert notice.withdraw("rec-1")
+    assert notice.withdraw(rec(1))
     assert not notice.isVisible()
 
 
@@ -228,21 +230,21 @@ def test_shell_shows_one_notice_per_recording_from_any_thread(
     shell = AgentShell(view, controls)
     try:
         # The core calls from its own thread; the notice must still be made on the GUI one.
-        caller = threading.Thread(target=view.show_notice, args=(_content("rec-1"),))
+        caller = threading.Thread(target=view.show_notice, args=(_content(rec(1)),))
         caller.start()
         caller.join()
         qtbot.waitUntil(lambda: shell.current_notice is not None)
         first = shell.current_notice
         assert first is not None
-        qtbot.waitUntil(lambda: ("notice_shown", "rec-1") in controls.calls, timeout=5000)
+        qtbot.waitUntil(lambda: ("notice_shown", rec(1)) in controls.calls, timeout=5000)
 
-        view.show_notice(_content("rec-1"))
-        view.hide_notice("rec-other")
+        view.show_notice(_content(rec(1)))
+        view.hide_notice(rec(999))
         qtbot.wait(100)
         assert shell.current_notice is first
         assert first.isVisible()
 
-        view.hide_notice("rec-1")
+        view.hide_notice(rec(1))
         qtbot.waitUntil(lambda: shell.current_notice is None)
         assert shell.notices == {}
         assert controls.names().count("notice_shown") == 1

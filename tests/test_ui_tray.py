@@ -9,12 +9,13 @@ from PySide6.QtGui import QAction, QColor, QImage
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from agent.session import PauseSource, State
-from agent.settings import SettingShown
+from agent.session.vocabulary import State
+from agent.settings.layers import SettingShown
 from agent.ui.bridge import QtAgentView
 from agent.ui.icons import ICON_SIZE, STATE_COLOURS, STATE_WORDS
 from agent.ui.shell import AgentShell
 from agent.ui.tray import MANAGED_SUFFIX, TrayIndicator
+from protocol.recording_metadata import PauseSource
 from tests.qt_desktop import FakeControls, make_status
 
 # A point of each icon that shows the state's colour (the icons differ in shape too).

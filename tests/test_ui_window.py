@@ -11,12 +11,14 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QTableWidget
 from pytestqt.qtbot import QtBot
 
-from agent.agent_view import AccessShown, RecordingShown
-from agent.session import PauseSource, State
+from agent.core.view import AccessShown, RecordingShown
+from agent.session.vocabulary import State
 from agent.ui.agent_window import NO_PREVIEW, PREVIEW_CAPTION, AgentWindow, frame_to_image
 from agent.ui.bridge import QtAgentView
 from agent.ui.shell import AgentShell
+from protocol.recording_metadata import PauseSource
 from tests.qt_desktop import FakeControls, make_status
+from tests.recording_ids import rec
 
 
 @pytest.fixture
@@ -122,7 +124,7 @@ def test_recordings_table_and_refresh(
     window.show_recordings(
         [
             RecordingShown(
-                "rec-1",
+                rec(1),
                 "2026-03-01T10:00:00Z",
                 "uploaded",
                 (
@@ -130,7 +132,7 @@ def test_recordings_table_and_refresh(
                     AccessShown("2026-03-03T09:00:00Z", "Sam Auditor", "verify", "quality"),
                 ),
             ),
-            RecordingShown("rec-2", "2026-03-04T11:00:00Z", "waiting to upload", ()),
+            RecordingShown(rec(2), "2026-03-04T11:00:00Z", "waiting to upload", ()),
         ]
     )
     table = window.recordings_table
@@ -172,7 +174,7 @@ def test_shell_routes_status_and_recordings(
         qtbot.waitUntil(lambda: shell.window.state_label.text() == "Recording this call")
         assert "Recording this call" in shell.tray.toolTip()
 
-        view.show_recordings([RecordingShown("rec-1", "2026-03-01", "uploaded", ())])
+        view.show_recordings([RecordingShown(rec(1), "2026-03-01", "uploaded", ())])
         qtbot.waitUntil(lambda: shell.window.recordings_table.rowCount() == 1)
 
         shell.open_window()

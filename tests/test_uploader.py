@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.spool import RecordingState, Spool, VaultState
-from agent.upload import Uploader, UploadStatus
-from agent.upload_pacing import Backoff, Pacer
-from agent.vault_client import DeviceClient
+from agent.spool.spool import RecordingState, Spool, VaultState
+from agent.upload.pacing import Backoff, Pacer
+from agent.upload.uploader import Uploader, UploadStatus
+from agent.vault_connection.client import DeviceClient
 from protocol.signing import DeviceKey
 from tests.vault_harness import (
     SealedRecording,

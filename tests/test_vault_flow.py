@@ -20,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from agent.vault_client import DeviceClient, VaultRequestError, enrol
+from agent.vault_connection.client import DeviceClient, VaultRequestError, enrol
 from protocol.keys import VaultRecipient
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
 from protocol.segments.unseal import open_segment
@@ -38,7 +38,7 @@ from vault.ingest import blob_key
 from vault.keystore import stored_stanza
 from vault.purposes import RetentionRule
 from vault.roles import Role
-from vault.segment_store import SegmentLocked, SegmentNotFound
+from vault.storage.base import SegmentLocked, SegmentNotFound
 
 BACKENDS = ["sqlite+disk", "postgresql+s3"]
 VECTORS = Path(__file__).parent / "vectors"

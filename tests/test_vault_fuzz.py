@@ -35,7 +35,7 @@ from hypothesis.strategies import SearchStrategy
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from agent.vault_client import DeviceClient, enrol
+from agent.vault_connection.client import DeviceClient, enrol
 from protocol.signing import DeviceKey, sign_request
 from tests.vault_harness import VaultUnderTest, running_vault, upload_recording
 from vault import devices

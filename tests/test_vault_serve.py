@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.vault_client import DeviceClient, enrol
+from agent.vault_connection.client import DeviceClient, enrol
 from protocol.pinned_tls import client_ssl_context
 from protocol.signing import DeviceKey
 from tests.processes import stop_processes

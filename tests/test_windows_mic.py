@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from agent.telephony.windows_mic import (
+from agent.detect.windows_mic import (
     MicUsage,
     WindowsMicDetector,
     any_in_use,
@@ -71,7 +71,7 @@ def test_refuses_to_start_off_windows() -> None:
 
 
 def test_factory_builds_named_detectors_and_explains_refusals() -> None:
-    from agent.telephony.factory import create_detectors
+    from agent.detect.factory import create_detectors
 
     detectors = create_detectors(
         ["hook", "pulse", "baresip"],

@@ -25,14 +25,14 @@ import pytest
 from Xlib.display import Display
 
 from agent.capture.geometry import Rect
-from agent.capture.window import (
+from agent.capture.window.base import (
     LocatorUnavailableError,
     Visibility,
     WindowMatch,
     WindowSnapshot,
-    create_locator,
 )
-from agent.capture.x11_window import (
+from agent.capture.window.factory import create_locator
+from agent.capture.window.x11 import (
     X11WindowLocator,
     executable_matches,
     outer_rect,

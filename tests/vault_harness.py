@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from agent.capture.encoder import EncoderSettings
-from agent.vault_client import DeviceClient, enrol
+from agent.vault_connection.client import DeviceClient, enrol
 from protocol.keys import VaultIdentity, VaultRecipient
 from protocol.pinned_tls import client_ssl_context
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
@@ -35,7 +35,7 @@ from vault.context import VaultContext
 from vault.db import open_database
 from vault.purposes import RETENTION, Purpose, RetentionRule
 from vault.roles import Role
-from vault.segment_store import open_segment_store
+from vault.storage.factory import open_segment_store
 from vault.tls import ensure_certificate
 
 PASSWORD = "correct horse battery staple"  # noqa: S105  (test users only)

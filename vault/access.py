@@ -20,7 +20,7 @@ from vault.errors import Forbidden, Gone, NotFound, Unavailable, VaultError
 from vault.ingest import RecordingState
 from vault.purposes import Purpose, access_allowed
 from vault.roles import Permission
-from vault.segment_store import SegmentStoreError
+from vault.storage.base import SegmentStoreError
 
 CONTAINERS = {
     int(MediaType.MATROSKA): ("webm", "video/webm"),

@@ -13,8 +13,8 @@ from protocol.atomic_files import atomic_output
 from vault import accounts, audit_log, devices, retention
 from vault.db import DatabaseError, open_database, utc_now
 from vault.errors import Conflict, VaultError
-from vault.segment_store import SegmentStoreError
 from vault.server import locations, open_vault, serve
+from vault.storage.base import SegmentStoreError
 
 SYSTEM_ACTOR = "system:retention"
 

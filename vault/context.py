@@ -12,7 +12,7 @@ from protocol.keys import VaultIdentity
 from vault.errors import Forbidden
 from vault.purposes import RETENTION, Purpose, RetentionRule
 from vault.roles import Permission, Role, allowed
-from vault.segment_store import SegmentStore
+from vault.storage.base import SegmentStore
 
 MAX_SEGMENT_BYTES = 64 * 1024 * 1024
 """Larger uploads are refused before they are read: a 10 s segment is about 100-200 KB."""

@@ -16,7 +16,7 @@ from vault.db import recordings, segments, write_transaction
 from vault.errors import Conflict, VaultError
 from vault.ingest import RecordingState
 from vault.roles import Permission
-from vault.segment_store import SegmentLocked, SegmentStoreError
+from vault.storage.base import SegmentLocked, SegmentStoreError
 
 MAX_REASON = 500
 

@@ -18,7 +18,7 @@ from protocol.keys import VaultIdentity, write_key_pair
 from vault.api.app import create_app
 from vault.context import VaultContext
 from vault.db import open_database, utc_now
-from vault.segment_store import open_segment_store
+from vault.storage.factory import open_segment_store
 from vault.tls import TlsFiles, ensure_certificate
 
 IDENTITY_FILE = "vault-identity.key"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import av
 import numpy as np
 
+from agent.capture.codec_names import CodecName
 from agent.capture.mask import Pixels
 from protocol.segments.format import MediaType
 
@@ -61,6 +62,10 @@ H264_VERYFAST = VideoCodec(
     MediaType.MP4,
     {"crf": "30", "preset": "veryfast", "tune": "stillimage", "bf": "0"},
 )
+
+
+CODECS: dict[CodecName, VideoCodec] = {CodecName.H264: H264_VERYFAST, CodecName.VP9: VP9_REALTIME}
+"""Every codec name policy can choose, and its encoder."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,34 +1,28 @@
-"""Grab the whitelisted window's pixels and black out everything else (DESIGN invariant 3).
+"""Grab the whitelisted window's pixels; agent/capture/kept_pixels.py decides what is kept.
 
-Order per frame: snapshot the windows, grab the target's on-screen part, snapshot again. If
+Order per frame: snapshot the windows, read the target's on-screen part, snapshot again. If
 anything moved in between, the grab may hold pixels of another window, so the frame is
-stored black. A target that is not plainly visible also gives a black frame, never the
-desktop.
+stored black. A target that is not plainly visible is not read at all: its frame is black,
+never the desktop.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import mss
 import numpy as np
 
 from agent.capture.geometry import Rect
-from agent.capture.mask import Pixels, black_out, kept_pixels_mask
-from agent.capture.window import Visibility, WindowLocator, WindowSnapshot
-
-DEFAULT_FRAME_SIZE = (1280, 720)
-
-
-@dataclass(frozen=True, slots=True)
-class MaskedFrame:
-    pixels: Pixels
-    """Height x width x 4 (BGRA); every pixel not of the whitelisted window is zero."""
-    snapshot: WindowSnapshot
-    blank_reason: str | None = None
-    """Why the whole frame is black (window minimised, missing, moved during the grab...)."""
+from agent.capture.kept_pixels import (
+    DEFAULT_FRAME_SIZE,
+    Grab,
+    KeptPixels,
+    MaskedFrame,
+    on_screen_area,
+)
+from agent.capture.mask import Pixels
+from agent.capture.window.base import Visibility, WindowLocator
 
 
 class ScreenGrabber:
@@ -57,41 +51,33 @@ class ScreenGrabber:
 
 
 class MaskedGrabber:
+    """Reads the business window's part of the screen and keeps what `KeptPixels` allows."""
+
     def __init__(
         self,
         locator: WindowLocator,
         screen: ScreenGrabber | None = None,
         *,
-        redactions: Sequence[Rect] = (),
+        kept: KeptPixels | None = None,
         blank_size: tuple[int, int] = DEFAULT_FRAME_SIZE,
     ) -> None:
         self._locator = locator
         self._screen = screen or ScreenGrabber()
-        self._redactions = tuple(redactions)
+        self._kept = kept or KeptPixels()
         self._size = blank_size  # width, height of black frames until the window is seen
 
-    def grab(self) -> MaskedFrame:
+    def grab(self, *, paused: bool = False) -> MaskedFrame:
+        """One frame: snapshot the windows, read the window's on-screen part, snapshot again."""
         before = self._locator.snapshot()
-        if before.visibility is not Visibility.VISIBLE or before.target is None:
-            return self._blank(before, f"business window is {before.visibility.value}")
-        target = before.target
-        self._size = (target.width, target.height)
-        on_screen = target.intersection(before.screen)
-        if on_screen is None:
-            return self._blank(before, "business window is off screen")
-        grabbed = self._screen.grab(on_screen)
-        after = self._locator.snapshot()
-        if after != before:
-            return self._blank(after, "windows changed during the grab")
-        pixels = np.zeros((target.height, target.width, 4), dtype=np.uint8)
-        placed = on_screen.relative_to(target)
-        pixels[placed.y : placed.bottom, placed.x : placed.right] = grabbed
-        mask = kept_pixels_mask(target, before.screen, before.occluders, self._redactions)
-        return MaskedFrame(black_out(pixels, mask), before)
-
-    def _blank(self, snapshot: WindowSnapshot, reason: str) -> MaskedFrame:
-        width, height = self._size
-        return MaskedFrame(np.zeros((height, width, 4), dtype=np.uint8), snapshot, reason)
+        area = on_screen_area(before)
+        grab = Grab(before)
+        if area is not None:
+            pixels = self._screen.grab(area)
+            grab = Grab(before, self._locator.snapshot(), pixels)
+        frame = self._kept.frame(grab, paused=paused, blank_size=self._size)
+        if before.visibility is Visibility.VISIBLE and before.target is not None:
+            self._size = (before.target.width, before.target.height)
+        return frame
 
     def close(self) -> None:
         self._screen.close()

@@ -2,8 +2,10 @@
 
 The grab thread samples the masked window at the frame rate, stamped on the audio clock. The
 encode thread reads settled audio, feeds the segmenter, and seals and spools each finished
-segment. Plaintext stays in memory from grab to seal (invariant 2). While paused, frames are
-black and audio is silence, and the pause is recorded in the recording's metadata (R6).
+segment. Plaintext stays in memory from grab to seal (invariant 2). Each frame is kept as
+agent/capture/kept_pixels.py decides; while paused, frames are black and audio is silence. When
+it stops, it seals the recording's metadata (protocol/recording_metadata.py): each pause with
+what held it (R6), each span of blacked-out frames with why (R7), and the consent decision (R5).
 Errors never escape as exceptions from the threads: they stop the recording and are kept in
 `error` for the state machine (CaptureError) and the tray.
 """
@@ -12,19 +14,26 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import queue
-import re
 import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.capture.audio import CallAudioCapture
+from agent.capture.audio.capture import CallAudioCapture
 from agent.capture.encoder import EncodedSegment, EncoderSettings, Segmenter
 from agent.capture.grab import MaskedGrabber
-from agent.spool import RecordingState, Spool
+from agent.spool.spool import RecordingState, Spool
+from protocol.recording_metadata import (
+    BlankReason,
+    BlankSpan,
+    ConsentMode,
+    ConsentRecord,
+    PauseSource,
+    PauseSpan,
+    RecordingMetadata,
+)
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
 from protocol.segments.seal import RecordingSealer
 
@@ -38,9 +47,14 @@ class RecordingSummary:
     frames_dropped: int = 0
     frames_left_out: int = 0
     """Grabs after the audio's end, at the hang-up (see Segmenter.finish)."""
-    blank_reasons: collections.Counter[str] = field(default_factory=collections.Counter)
-    """Black frames stored, by why (window minimised, moved during the grab...)."""
-    pauses: list[tuple[float, float]] = field(default_factory=list)
+    blank_reasons: collections.Counter[BlankReason] = field(default_factory=collections.Counter)
+    """Wholly black frames stored, by why (window minimised, moved during the grab...)."""
+    pauses: list[PauseSpan] = field(default_factory=list)
+    blanked: list[BlankSpan] = field(default_factory=list)
+    """Spans of frames blacked out wholly or in part (covered), with why."""
+    consent: ConsentRecord = field(
+        default_factory=lambda: ConsentRecord(mode=ConsentMode.NOT_REQUIRED)
+    )
     error: str | None = None
     stop_phases: dict[str, float] = field(default_factory=dict)
     """Seconds each part of stop() took (the on-hook to flushed budget is 200 ms)."""
@@ -48,6 +62,13 @@ class RecordingSummary:
     @property
     def blank_frames(self) -> int:
         return sum(self.blank_reasons.values())
+
+
+@dataclass(slots=True)
+class _OpenBlankSpan:
+    reason: BlankReason
+    start_s: float
+    frames: int = 1
 
 
 class CapturePipeline:
@@ -60,7 +81,6 @@ class CapturePipeline:
         *,
         settings: EncoderSettings | None = None,
         fps: float = DEFAULT_FPS,
-        blank_titles: re.Pattern[str] | None = None,
     ) -> None:
         self._grabber = grabber
         self._audio = audio
@@ -68,9 +88,6 @@ class CapturePipeline:
         self._spool = spool
         self._settings = settings or EncoderSettings()
         self._interval = 1.0 / fps
-        # Checked on every frame, so a payment page is dark from its first frame even before
-        # the state machine has heard of it (the agent's title watcher is slower).
-        self._blank_titles = blank_titles
         self.latest_frame: np.ndarray | None = None
         """The last frame as stored (masked, black while paused), for the agent's preview."""
         # None in the queue is a wake-up: stop() must not wait out the encoder's frame timeout.
@@ -80,6 +97,8 @@ class CapturePipeline:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._paused_since: float | None = None
+        self._paused_by: set[PauseSource] = set()
+        self._open_blank: _OpenBlankSpan | None = None
         self.summary = RecordingSummary()
         self._threads: list[threading.Thread] = []
         self._start_time = 0.0
@@ -91,11 +110,12 @@ class CapturePipeline:
         recording starts on settled audio; nothing is kept until `start`."""
         self._audio.open()
 
-    def start(self, *, paused: bool = False) -> None:
-        """Begin recording; `paused` keeps it dark and silent from its very first frame."""
+    def start(self, *, paused_by: frozenset[PauseSource] = frozenset()) -> None:
+        """Begin recording; a pause keeps it dark and silent from its very first frame."""
         self._start_time = self._audio.start()
-        if paused:
+        if paused_by:
             self._paused_since = 0.0  # before the grab thread exists, so no frame escapes
+            self._paused_by = set(paused_by)
         self._spool.set_recording_state(self._sealer.recording_id, RecordingState.RECORDING)
         self._threads = [
             threading.Thread(target=self._grab_loop, name="callreel-grab", daemon=True),
@@ -114,16 +134,37 @@ class CapturePipeline:
     def elapsed(self) -> float:
         return self._audio.now() - self._start_time
 
-    def pause(self) -> None:
+    def pause(self, sources: frozenset[PauseSource]) -> None:
+        """Pause now (no-op if paused); `sources` are what holds the pause."""
         with self._lock:
             if self._paused_since is None:
                 self._paused_since = self.elapsed()
+            self._paused_by |= sources
+
+    def note_pause_sources(self, sources: frozenset[PauseSource]) -> None:
+        """What holds the pause changed (say the payment window opened during a manual
+        pause): the pause in progress is kept with every source that held it."""
+        with self._lock:
+            if self._paused_since is not None:
+                self._paused_by |= sources
 
     def resume(self) -> None:
         with self._lock:
             if self._paused_since is not None:
-                self.summary.pauses.append((self._paused_since, self.elapsed()))
+                self.summary.pauses.append(
+                    PauseSpan(
+                        start_s=self._paused_since,
+                        end_s=max(self._paused_since, self.elapsed()),
+                        sources=sorted(self._paused_by, key=lambda source: source.value),
+                    )
+                )
                 self._paused_since = None
+                self._paused_by = set()
+
+    def note_consent(self, consent: ConsentRecord) -> None:
+        """The consent decision, kept with the recording's metadata (R5)."""
+        with self._lock:
+            self.summary.consent = consent
 
     def stop(self) -> RecordingSummary:
         """Stop, flush the last segment to the spool, and return what was recorded."""
@@ -152,25 +193,18 @@ class CapturePipeline:
         with self._lock:
             if self._paused_since is not None and at >= self._paused_since:
                 return True
-            return any(start <= at < end for start, end in self.summary.pauses)
+            return any(span.start_s <= at < span.end_s for span in self.summary.pauses)
 
     def _grab_loop(self) -> None:
         next_at = time.monotonic()
         try:
             while not self._stop.is_set():
                 at = self.elapsed()
-                frame = self._grabber.grab()
+                frame = self._grabber.grab(paused=self._is_paused_at(at))
                 pixels = frame.pixels
-                blank_reason = frame.blank_reason
-                if self._blank_titles is not None and self._blank_titles.search(
-                    frame.snapshot.title
-                ):
-                    pixels = np.zeros_like(pixels)
-                    blank_reason = blank_reason or "payment window"
-                if self._is_paused_at(at):
-                    pixels = np.zeros_like(pixels)
-                if blank_reason is not None:
-                    self.summary.blank_reasons[blank_reason] += 1
+                if frame.blank_reason is not None:
+                    self.summary.blank_reasons[frame.blank_reason] += 1
+                self._note_blackout(frame.blackout, at)
                 self.latest_frame = pixels
                 self.summary.frames_grabbed += 1
                 try:
@@ -181,6 +215,25 @@ class CapturePipeline:
                 self._stop.wait(max(0.0, next_at - time.monotonic()))
         except Exception as exc:  # noqa: BLE001 - any failure becomes the recording's error
             self._fail(f"screen capture failed: {exc}")
+        finally:
+            self._note_blackout(None, self.elapsed())
+
+    def _note_blackout(self, reason: BlankReason | None, at: float) -> None:
+        """Extend the span of frames blacked out for `reason`, or close it (grab thread)."""
+        current = self._open_blank
+        if current is not None and current.reason is reason:
+            current.frames += 1
+            return
+        if current is not None:
+            self.summary.blanked.append(
+                BlankSpan(
+                    start_s=current.start_s,
+                    end_s=max(current.start_s, at),
+                    reason=current.reason,
+                    frames=current.frames,
+                )
+            )
+        self._open_blank = None if reason is None else _OpenBlankSpan(reason, max(0.0, at))
 
     def _encode_loop(self) -> None:
         segmenter = Segmenter(self._settings, self._store)
@@ -191,6 +244,7 @@ class CapturePipeline:
                 audio_at = self._feed_audio(segmenter, self._audio.read_settled(), audio_at)
             phases = self.summary.stop_phases
             mark = time.monotonic()
+            self._threads[0].join()  # the grab thread: its last frame and span are in
             self._drain_frames(segmenter, timeout=0)
             self._feed_audio(segmenter, self._audio.finish(), audio_at)
             phases["audio_stopped"], mark = time.monotonic() - mark, time.monotonic()
@@ -227,7 +281,7 @@ class CapturePipeline:
 
     def _pauses_overlapping(self, start: float, end: float) -> list[tuple[float, float]]:
         with self._lock:
-            spans = list(self.summary.pauses)
+            spans = [(span.start_s, span.end_s) for span in self.summary.pauses]
             if self._paused_since is not None:
                 spans.append((self._paused_since, float("inf")))
         return [(s, e) for s, e in spans if s < end and e > start]
@@ -238,20 +292,20 @@ class CapturePipeline:
         self.summary.segments += 1
 
     def _store_metadata(self) -> None:
-        metadata = {
-            "recording_id": str(self._sealer.recording_id),
-            "segment_seconds": self._settings.segment_seconds,
-            "segments": self.summary.segments,
-            "pauses": self.summary.pauses,
-            "blank_frames": self.summary.blank_frames,
-            "blank_reasons": dict(self.summary.blank_reasons),
-            "frames_dropped": self.summary.frames_dropped,
-            "frames_left_out": self.summary.frames_left_out,
-            "silence_inserted_samples": list(self._audio.silence_inserted),
-        }
-        sealed = self._sealer.seal(
-            METADATA_SEGMENT_INDEX, MediaType.JSON, json.dumps(metadata).encode()
-        )
+        summary = self.summary
+        with self._lock:
+            metadata = RecordingMetadata(
+                recording_id=self._sealer.recording_id,
+                segment_seconds=self._settings.segment_seconds,
+                media_segments=summary.segments,
+                pauses=list(summary.pauses),
+                blanked=list(summary.blanked),
+                consent=summary.consent,
+                frames_dropped=summary.frames_dropped,
+                frames_left_out=summary.frames_left_out,
+                silence_inserted_samples=list(self._audio.silence_inserted),
+            )
+        sealed = self._sealer.seal(METADATA_SEGMENT_INDEX, MediaType.JSON, metadata.to_json())
         self._spool.put(sealed)
 
     def _fail(self, message: str) -> None:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent.agent_view import AgentControls, AgentStatus, RecordingShown
+from agent.core.view import AgentControls, AgentStatus, RecordingShown
 from agent.ui.icons import backlog_line, expiry_line, headline, session_line
 
 PREVIEW_INTERVAL_MS = 500

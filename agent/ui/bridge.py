@@ -1,4 +1,4 @@
-"""The Qt side of agent.agent_view.AgentView: each call becomes a signal.
+"""The Qt side of agent.core.view.AgentView: each call becomes a signal.
 
 The core calls these methods from its own thread. `QtAgentView` is created on the GUI thread,
 so Qt queues each emission to the GUI thread's event loop for every receiver living there;
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from agent.agent_view import AgentStatus, NoticeContent, RecordingShown
+from agent.core.view import AgentStatus, NoticeContent, RecordingShown
+from agent.session.vocabulary import RecordingId
 
 
 class QtAgentView(QObject):
@@ -17,7 +18,7 @@ class QtAgentView(QObject):
     """AgentStatus"""
     notice_requested = Signal(object)
     """NoticeContent"""
-    notice_withdrawn = Signal(str)
+    notice_withdrawn = Signal(object)
     """recording id"""
     recordings_arrived = Signal(list)
     """list[RecordingShown]"""
@@ -29,7 +30,7 @@ class QtAgentView(QObject):
     def show_notice(self, notice: NoticeContent) -> None:
         self.notice_requested.emit(notice)
 
-    def hide_notice(self, recording_id: str) -> None:
+    def hide_notice(self, recording_id: RecordingId) -> None:
         self.notice_withdrawn.emit(recording_id)
 
     def show_recordings(self, recordings: list[RecordingShown]) -> None:

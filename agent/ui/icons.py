@@ -12,8 +12,9 @@ from enum import Enum
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPen, QPixmap
 
-from agent.agent_view import AgentStatus
-from agent.session import PauseSource, State
+from agent.core.view import AgentStatus
+from agent.session.vocabulary import State
+from protocol.recording_metadata import PauseSource
 
 ICON_SIZE = 64
 

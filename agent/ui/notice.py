@@ -17,7 +17,8 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from agent.agent_view import AgentControls, NoticeContent
+from agent.core.view import AgentControls, NoticeContent
+from agent.session.vocabulary import RecordingId
 
 HEADLINE = "This call will be recorded for staff training"
 TICK_MS = 200
@@ -111,7 +112,7 @@ class NoticeWindow(QWidget):
         self._tick()
 
     @property
-    def recording_id(self) -> str:
+    def recording_id(self) -> RecordingId:
         return self.notice.recording_id
 
     def present(self) -> None:
@@ -123,7 +124,7 @@ class NoticeWindow(QWidget):
             self.move(area.right() - self.width() - _MARGIN + 1, area.top() + _MARGIN)
         self.show()
 
-    def withdraw(self, recording_id: str) -> bool:
+    def withdraw(self, recording_id: RecordingId) -> bool:
         """Hide if this is the notice of `recording_id`; another recording's withdrawal must
         not take this notice off screen."""
         if recording_id != self.notice.recording_id:

@@ -11,13 +11,14 @@ import logging
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from agent.agent_view import AgentControls, AgentStatus, NoticeContent, RecordingShown
-from agent.hotkey import GlobalHotkey
-from agent.session import PauseSource
+from agent.core.view import AgentControls, AgentStatus, NoticeContent, RecordingShown
+from agent.hotkey.base import GlobalHotkey
+from agent.session.vocabulary import RecordingId
 from agent.ui.agent_window import AgentWindow
 from agent.ui.bridge import QtAgentView
 from agent.ui.notice import NoticeWindow
 from agent.ui.tray import TrayIndicator
+from protocol.recording_metadata import PauseSource
 
 _log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class AgentShell(QObject):
         self.last_status: AgentStatus | None = None
         self.tray = TrayIndicator(controls, self)
         self.window = AgentWindow(controls)
-        self.notices: dict[str, NoticeWindow] = {}
+        self.notices: dict[RecordingId, NoticeWindow] = {}
         self.current_notice: NoticeWindow | None = None
         self._hotkey: GlobalHotkey | None = None
 
@@ -100,7 +101,7 @@ class AgentShell(QObject):
         notice.present()
 
     @Slot(str)
-    def _on_notice_withdrawn(self, recording_id: str) -> None:
+    def _on_notice_withdrawn(self, recording_id: RecordingId) -> None:
         notice = self.notices.pop(recording_id, None)
         if notice is None:
             return

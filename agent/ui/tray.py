@@ -13,10 +13,11 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from agent.agent_view import AgentControls, AgentStatus
-from agent.session import PauseSource, State
-from agent.settings import SettingShown
+from agent.core.view import AgentControls, AgentStatus
+from agent.session.vocabulary import State
+from agent.settings.layers import SettingShown
 from agent.ui.icons import badge_for, headline, state_icon, status_lines
+from protocol.recording_metadata import PauseSource
 
 PERSONAL_CALLS_SETTING = "personal_calls_allowed"
 MANAGED_SUFFIX = " (managed by your organisation)"

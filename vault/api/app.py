@@ -17,7 +17,7 @@ from vault.api.schemas import ErrorBody
 from vault.context import VaultContext
 from vault.errors import VaultError
 from vault.playback import PlaybackTickets
-from vault.segment_store import SegmentStoreError
+from vault.storage.base import SegmentStoreError
 
 log = logging.getLogger("callreel.vault")
 

@@ -1,0 +1,110 @@
+"""Which pixels of a grab are kept: the one place that decides it (DESIGN invariant 3, R6, R7).
+
+Both the recording (agent/capture/pipeline.py) and the live preview in the agent's window
+(agent/capture/factory.py) take their frames from here, so the preview shows exactly what a
+recording would keep. Pure: a grab and the window facts around it in, a frame out.
+
+A frame is wholly black when the business window is not plainly visible (minimised, hidden,
+missing, off screen), when anything moved while it was grabbed (the grab may hold another
+window's pixels), when its title matches the payment pattern, or while recording is paused.
+Otherwise only the pixels `kept_pixels_mask` keeps survive: none of a window stacked above it,
+nothing off screen, nothing in a redaction area from policy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.capture.geometry import Rect
+from agent.capture.mask import Pixels, black_out, kept_pixels_mask
+from agent.capture.window.base import Visibility, WindowSnapshot
+from protocol.recording_metadata import BlankReason
+
+DEFAULT_FRAME_SIZE = (1280, 720)
+
+_HIDDEN_BY_VISIBILITY = {
+    Visibility.MINIMISED: BlankReason.MINIMISED,
+    Visibility.UNMAPPED: BlankReason.HIDDEN,
+    Visibility.OFF_SCREEN: BlankReason.OFF_SCREEN,
+    Visibility.MISSING: BlankReason.MISSING,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Grab:
+    """What the screen gave for one frame, before anything is decided about it."""
+
+    before: WindowSnapshot
+    """The windows as they stood when the grab began."""
+    after: WindowSnapshot | None = None
+    """The windows once the pixels were read; None when nothing was read."""
+    pixels: Pixels | None = None
+    """The on-screen part of the business window (BGRA), as the screen showed it."""
+
+
+@dataclass(frozen=True, slots=True)
+class MaskedFrame:
+    pixels: Pixels
+    """Height x width x 4 (BGRA); every pixel not kept is zero."""
+    snapshot: WindowSnapshot
+    blank_reason: BlankReason | None = None
+    """Why the whole frame is black, apart from a pause."""
+    covered: bool = False
+    """Some of the business window lay under another window (those pixels are black)."""
+
+    @property
+    def blackout(self) -> BlankReason | None:
+        """Why some or all of the frame is black, for the recording's metadata."""
+        if self.blank_reason is not None:
+            return self.blank_reason
+        return BlankReason.COVERED if self.covered else None
+
+
+@dataclass(frozen=True, slots=True)
+class KeptPixels:
+    """The policy for every frame: fixed redaction areas and the payment title pattern."""
+
+    redactions: tuple[Rect, ...] = ()
+    """Relative to the window's top-left corner: fields policy never lets be seen."""
+    payment_title: re.Pattern[str] | None = None
+
+    def frame(self, grab: Grab, *, paused: bool, blank_size: tuple[int, int]) -> MaskedFrame:
+        """The frame as kept. `blank_size` (width, height) is the size of a black frame when
+        the window cannot be seen (the last size it had, so the video keeps its size)."""
+        before = grab.before
+        target = before.target
+        if before.visibility is not Visibility.VISIBLE or target is None:
+            hidden = _HIDDEN_BY_VISIBILITY.get(before.visibility, BlankReason.MISSING)
+            return MaskedFrame(_black(blank_size), before, hidden)
+        size = (target.width, target.height)
+        on_screen = target.intersection(before.screen)
+        if on_screen is None:
+            return MaskedFrame(_black(size), before, BlankReason.OFF_SCREEN)
+        if grab.pixels is None or grab.after is None or grab.after != before:
+            return MaskedFrame(_black(size), grab.after or before, BlankReason.MOVED)
+        if self.payment_title is not None and self.payment_title.search(before.title):
+            return MaskedFrame(_black(size), before, BlankReason.PAYMENT_WINDOW)
+        covered = any(occluder.intersection(target) for occluder in before.occluders)
+        if paused:
+            return MaskedFrame(_black(size), before, covered=covered)
+        pixels = np.zeros((target.height, target.width, 4), dtype=np.uint8)
+        placed = on_screen.relative_to(target)
+        pixels[placed.y : placed.bottom, placed.x : placed.right] = grab.pixels
+        mask = kept_pixels_mask(target, before.screen, before.occluders, self.redactions)
+        return MaskedFrame(black_out(pixels, mask), before, covered=covered)
+
+
+def on_screen_area(snapshot: WindowSnapshot) -> Rect | None:
+    """The part of the screen to read for this snapshot, or None when nothing may be read."""
+    target = snapshot.target
+    if snapshot.visibility is not Visibility.VISIBLE or target is None:
+        return None
+    return target.intersection(snapshot.screen)
+
+
+def _black(size: tuple[int, int]) -> Pixels:
+    width, height = size
+    return np.zeros((height, width, 4), dtype=np.uint8)

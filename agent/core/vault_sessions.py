@@ -1,0 +1,139 @@
+"""Training sessions from the vault: polling them, and turning what the vault says into the
+machine's session events, with the quota the machine may still use (R1)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from agent.session.machine import RecordingStateMachine
+from agent.session.vocabulary import (
+    Event,
+    QuotaUsedUp,
+    SessionEnded,
+    SessionStarted,
+    TrainingSession,
+)
+
+log = logging.getLogger(__name__)
+
+
+class VaultSessions(Protocol):
+    def sessions(self) -> list[dict[str, Any]]: ...
+
+    def access_history(self) -> list[dict[str, Any]]: ...
+
+
+def training_session_from_vault(entry: dict[str, Any], quota: int) -> TrainingSession | None:
+    """A vault session as the machine's TrainingSession, or None if it records no more calls."""
+    if quota < 1:
+        return None
+    return TrainingSession(
+        session_id=str(entry["id"]),
+        purpose=str(entry["purpose"]),
+        trainer=str(entry["trainer"]),
+        quota=quota,
+        expires_at=datetime.fromisoformat(str(entry["expires_at"])).timestamp(),
+        notice_text=str(entry.get("notice_text") or ""),
+    )
+
+
+def quota_for_machine(
+    machine: RecordingStateMachine, session_id: str, entry: dict[str, Any], unregistered: int
+) -> int:
+    """Calls the machine may still count for this session, from its own count up.
+
+    The vault counts a call when its recording is registered, which the uploader does after
+    the call; calls kept here but not yet registered are counted from the spool. The machine
+    counts the calls it recorded itself, so those are added back.
+    """
+    allowed = int(entry["calls_allowed"])
+    used_at_vault = allowed - int(entry["calls_left"])
+    machine_session = machine.session
+    own = (
+        machine.calls_recorded
+        if machine_session is not None and machine_session.session_id == session_id
+        else 0
+    )
+    return allowed - (used_at_vault + unregistered - own)
+
+
+class SessionTracker:
+    """What the machine has been told about each vault session, so that each poll feeds it
+    only what changed."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, dict[str, Any]] = {}
+        """The active sessions of the last poll, by id (the notice shows their retention)."""
+        self._delivered: dict[str, TrainingSession] = {}
+
+    def apply(
+        self,
+        polled: list[dict[str, Any]],
+        machine: RecordingStateMachine,
+        unregistered_by_session: dict[str, int],
+        feed: Callable[[Event], None],
+    ) -> None:
+        """Feed the machine the events this poll implies, one at a time: each may change the
+        machine's session and its count, which the next one's quota depends on."""
+        current = {str(entry["id"]): entry for entry in polled if entry.get("active", True)}
+        self.current = current
+        for session_id, entry in current.items():
+            quota = quota_for_machine(
+                machine, session_id, entry, unregistered_by_session.get(session_id, 0)
+            )
+            session = training_session_from_vault(entry, quota)
+            machine_session = machine.session
+            if session is None:
+                if machine_session is not None and machine_session.session_id == session_id:
+                    feed(QuotaUsedUp(session_id))
+                continue
+            if self._delivered.get(session_id) == session:
+                continue
+            self._delivered[session_id] = session
+            feed(SessionStarted(session))
+        for session_id in list(self._delivered):
+            if session_id not in current:
+                del self._delivered[session_id]
+                feed(SessionEnded(session_id))
+
+
+class SessionPoller:
+    """Asks the vault for this agent's sessions every `interval_s`, or at once when asked."""
+
+    def __init__(
+        self,
+        vault: VaultSessions,
+        on_sessions: Callable[[list[dict[str, Any]]], None],
+        interval_s: float,
+    ) -> None:
+        self._vault = vault
+        self._on_sessions = on_sessions
+        self._interval_s = interval_s
+        self._stopping = threading.Event()
+        self._poll_now = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="callreel-sessions", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poll_now(self) -> None:
+        self._poll_now.set()
+
+    def stop(self, timeout: float) -> None:
+        self._stopping.set()
+        self._poll_now.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._on_sessions(self._vault.sessions())
+            except Exception as exc:  # noqa: BLE001 - shown; the last known sessions stand
+                log.warning("could not fetch training sessions: %s", exc)
+            self._poll_now.wait(self._interval_s)
+            self._poll_now.clear()

@@ -1,0 +1,166 @@
+"""Doctor checks for sound: PortAudio and the configured inputs, and the off-hook detectors'
+endpoints (the sound server, baresip's control socket, the softphone process)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.capture.audio.devices import DEFAULT_FAR_END, register_default_devices
+from agent.detect.addresses import parse_host_port
+from agent.detect.names import DetectorName
+from agent.doctor.result import CheckResult, fail, ok, warn
+from agent.settings.fields import AgentSettings
+
+CONNECT_TIMEOUT_S = 2.0
+
+
+# -- audio ----------------------------------------------------------------------------------
+
+
+def _load_portaudio() -> Any:
+    """sounddevice with a device list read from the current environment.
+
+    PortAudio (and ALSA under it) read devices and configuration once, when loaded; a doctor
+    run in a process that loaded it earlier would otherwise report a stale list.
+    """
+    register_default_devices()
+    already = "sounddevice" in sys.modules
+    import sounddevice  # noqa: PLC0415 - PortAudio loads only when audio is checked
+
+    if already:
+        sounddevice._terminate()
+        sounddevice._initialize()
+    return sounddevice
+
+
+def _resolve_input(sounddevice: Any, name: str, role: str, configured: str) -> CheckResult:
+    setting = "microphone" if role == "microphone" else "far_end"
+    try:
+        info = sounddevice.query_devices(name or None, "input")
+    except (ValueError, sounddevice.PortAudioError) as exc:
+        what = f"input {name!r}" if name else "default input"
+        inputs = [
+            str(device["name"])
+            for device in sounddevice.query_devices()
+            if int(device["max_input_channels"]) > 0
+        ]
+        return fail(
+            role,
+            f"no {what} for the {role}: {exc}",
+            f"set {setting} in the policy to one of: {', '.join(inputs) or '(no inputs found)'}"
+            if configured
+            else "connect or enable an input device, or name one as"
+            f" {setting} in the policy (inputs: {', '.join(inputs) or 'none found'})",
+        )
+    if configured:
+        source = f"{configured!r} resolves to"
+    elif role == "far-end":
+        source = "default (the monitor of the default output):"
+    else:
+        source = "default:"
+    return ok(role, f"{source} {info['name']!r} (device {info['index']})")
+
+
+def check_audio(config: AgentSettings) -> list[CheckResult]:
+    try:
+        sounddevice = _load_portaudio()
+    except OSError as exc:
+        return [
+            fail(
+                "portaudio",
+                f"PortAudio does not load: {exc}",
+                "install PortAudio (Debian/Ubuntu: apt install libportaudio2)",
+            )
+        ]
+    inputs = sum(1 for d in sounddevice.query_devices() if int(d["max_input_channels"]) > 0)
+    results = [ok("portaudio", f"{sounddevice.get_portaudio_version()[1]}, {inputs} inputs")]
+    results.append(_resolve_input(sounddevice, config.microphone, "microphone", config.microphone))
+    far_end = config.far_end or DEFAULT_FAR_END
+    results.append(_resolve_input(sounddevice, far_end, "far-end", config.far_end))
+    return results
+
+
+# -- off-hook detectors ---------------------------------------------------------------------
+
+
+def _check_baresip(config: AgentSettings) -> CheckResult:
+    name = "detector-baresip"
+    # The settings check refused anything else, so this parses.
+    host, port = parse_host_port(config.baresip_ctrl_address)
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        return fail(
+            name,
+            f"nothing accepts connections at {host}:{port}: {exc}",
+            "start baresip with its ctrl_tcp module (in baresip's config: module ctrl_tcp.so"
+            f" and ctrl_tcp_listen {host}:{port})",
+        )
+    return ok(name, f"baresip ctrl_tcp answers at {host}:{port}")
+
+
+def _check_pulse() -> CheckResult:
+    # Loaded by name: libpulse only when this detector is checked, and pulsectl has no types.
+    pulsectl: Any = importlib.import_module("pulsectl")
+
+    name = "detector-pulse"
+    fix = (
+        "start the user's sound server (systemctl --user start pipewire-pulse, or"
+        " pulseaudio --start) in this session"
+    )
+    try:
+        with contextlib.closing(pulsectl.Pulse("callreel-doctor", connect=False)) as pulse:
+            pulse.connect(timeout=CONNECT_TIMEOUT_S)
+            info = pulse.server_info()
+    except pulsectl.PulseError as exc:
+        server = os.environ.get("PULSE_SERVER", "the default server")
+        return fail(name, f"no PulseAudio/PipeWire server answers ({server}): {exc}", fix)
+    return ok(name, f"{info.server_name} {info.server_version} answers")
+
+
+def _check_softphone(config: AgentSettings) -> CheckResult:
+    import psutil  # noqa: PLC0415
+
+    wanted = config.softphone_executable
+    for process in psutil.process_iter(["name", "exe"]):
+        names = {process.info.get("name") or "", Path(process.info.get("exe") or "").name}
+        if wanted in names:
+            return ok("softphone", f"{wanted} is running (pid {process.pid})")
+    return warn(
+        "softphone",
+        f"{wanted} is not running right now",
+        "start the softphone; if it runs under another name, correct softphone_executable",
+    )
+
+
+def _check_detector(name: DetectorName, config: AgentSettings) -> CheckResult:
+    match name:
+        case DetectorName.BARESIP:
+            return _check_baresip(config)
+        case DetectorName.PULSE:
+            return _check_pulse()
+        case DetectorName.HOOK:
+            return ok("detector-hook", "the softphone reports calls by running the hook command")
+        case DetectorName.WINDOWS_MIC:
+            if sys.platform == "win32":
+                return ok("detector-windows-mic", "Windows microphone-in-use state")
+            return fail(
+                "detector-windows-mic",
+                f"the windows-mic detector works on Windows only (this is {sys.platform})",
+                "remove windows-mic from detectors in the policy for this machine",
+            )
+
+
+def check_detectors(config: AgentSettings) -> list[CheckResult]:
+    """Each configured detector's endpoint, then the softphone process. The settings check
+    already refused an empty or unknown detector list."""
+    results = [_check_detector(DetectorName(name), config) for name in config.detectors]
+    results.append(_check_softphone(config))
+    return results
