@@ -67,7 +67,7 @@ from protocol.segments.format import MediaType
 from protocol.segments.seal import RecordingSealer
 from protocol.signing import DeviceKey, sign_request
 from vault import accounts, devices
-from vault.db import open_database
+from vault.db.opening import open_database
 from vault.roles import Role
 from vault.server import RECIPIENT_FILE, TLS_DIRECTORY, locations
 

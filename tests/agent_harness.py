@@ -39,7 +39,8 @@ from Xlib import error as xerror
 
 from protocol.pinned_tls import client_ssl_context
 from tests.desktop import wait_for
-from vault.db import open_database, segments
+from vault.db.opening import open_database
+from vault.db.tables import segments
 
 BIN = Path(sys.executable).parent
 NOTICE_TITLE = "Callreel: this call will be recorded"

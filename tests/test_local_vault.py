@@ -42,7 +42,7 @@ def test_the_local_vault_enrols_this_machine_and_the_printed_command_arms_a_sess
         assert "started" in started.stdout
         with device_client(paths, local.enrolment) as client:
             sessions = client.sessions()
-        assert [session["notice_text"] for session in sessions] == ["Recorded for training"]
+        assert [session.notice_text for session in sessions] == ["Recorded for training"]
         first_url = local.url
         device = local.enrolment.device_id
 

@@ -22,6 +22,7 @@ from agent.spool.spool import RecordingState, Spool, VaultState
 from agent.upload.pacing import Backoff, Pacer
 from agent.upload.uploader import Uploader, UploadStatus
 from agent.vault_connection.client import DeviceClient
+from protocol.api.staff import DeviceHealth
 from protocol.signing import DeviceKey
 from tests.vault_harness import (
     SealedRecording,
@@ -31,7 +32,7 @@ from tests.vault_harness import (
     sealed_recording,
 )
 from vault import devices
-from vault.db import recordings, segments
+from vault.db.tables import recordings, segments
 from vault.roles import Role
 
 LONG = 60.0  # generous deadline for the uploader thread; never a timing assertion
@@ -410,23 +411,23 @@ def test_heartbeats_reach_the_vault_with_the_backlog(
         spool, device, agent_version="test-7", clock=fake.clock, wait=fake.wait, heartbeat_s=60
     )
 
-    def beat() -> dict[str, object]:
+    def beat() -> DeviceHealth:
         (health,) = devices.health(vault.ctx.engine, now=vault.ctx.clock())
         return health
 
     up.start()
     try:
-        eventually(lambda: beat()["heartbeat_at"] is not None, "a heartbeat")
+        eventually(lambda: beat().heartbeat_at is not None, "a heartbeat")
         first = beat()
-        assert first["agent_version"] == "test-7"
-        assert first["backlog_segments"] == backlog.pending_segments == 4
-        assert first["backlog_bytes"] == backlog.pending_bytes
-        assert first["status"] == "ok"
+        assert first.agent_version == "test-7"
+        assert first.backlog_segments == backlog.pending_segments == 4
+        assert first.backlog_bytes == backlog.pending_bytes
+        assert first.status == "ok"
         vault_clock = vault.ctx.clock
         assert isinstance(vault_clock, SettableClock)
         vault_clock.advance(timedelta(minutes=5))
-        later = vault.ctx.clock().isoformat()
-        eventually(lambda: beat()["heartbeat_at"] == later, "the next heartbeat")
+        later = vault.ctx.clock()
+        eventually(lambda: beat().heartbeat_at == later, "the next heartbeat")
     finally:
         assert up.stop()
     assert all(w == pytest.approx(60.0) for w in fake.waits[1:])

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from vault import audit_log
-from vault.db import open_database
+from vault.db.opening import open_database
 
 RECORDS = 6
 

@@ -33,7 +33,7 @@ from tests.vault_harness import (
     sha256_of,
     upload_recording,
 )
-from vault.db import utc_now
+from vault.db.engine import utc_now
 from vault.ingest import blob_key
 from vault.keystore import stored_stanza
 from vault.purposes import RetentionRule
@@ -93,7 +93,7 @@ def test_a_recording_is_played_in_ranges_and_downloaded_after_its_access_is_logg
     vault: VaultUnderTest, device: DeviceClient
 ) -> None:
     session = vault.start_session("tina", "alice", calls=2)
-    assert [s["id"] for s in device.sessions()] == [str(session)]
+    assert [s.id for s in device.sessions()] == [session]
     recording = upload_recording(vault, device, session)
 
     started = vault.client.post(
@@ -125,7 +125,7 @@ def test_a_recording_is_played_in_ranges_and_downloaded_after_its_access_is_logg
     assert download.content == whole.content
     assert _audit_actions(vault)[-1] == ("rob", "download")
     # The agent sees who opened their recording, from the tray and from the console.
-    seen = [(h["who"], h["action"], h["purpose"]) for h in device.access_history()]
+    seen = [(h.who, h.action, h.purpose) for h in device.access_history()]
     assert seen == [("tina", "playback", "training"), ("rob", "download", "training")]
     mine = vault.client.get("/api/v1/me/access-history", headers=vault.as_user("alice")).json()
     assert [h["who"] for h in mine] == ["tina", "rob"]
@@ -469,10 +469,10 @@ def test_a_team_session_applies_to_each_agent_of_the_team_only(vault: VaultUnder
     assert started.status_code == 201, started.text
     north, south = vault.enrol_device("nina"), vault.enrol_device("sam")
     [offered] = north.sessions()
-    assert (offered["team"], offered["purpose"], offered["calls_left"]) == ("north", "quality", 1)
-    assert offered["notice_text"].startswith("The north team's calls")
+    assert (offered.team, offered.purpose, offered.calls_left) == ("north", "quality", 1)
+    assert offered.notice_text.startswith("The north team's calls")
     assert south.sessions() == []
-    session = uuid.UUID(offered["id"])
+    session = offered.id
     with pytest.raises(VaultRequestError) as refused:
         upload_recording(vault, south, session)
     assert refused.value.status == 404

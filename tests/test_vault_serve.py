@@ -121,7 +121,7 @@ def test_an_operator_sets_up_the_embedded_vault_and_a_trainer_starts_a_session(
         key = DeviceKey.generate()
         device = enrol(client, enrolment, key, "pc-1")
         sessions = DeviceClient(client, device.device_id, key).sessions()
-    assert [(s["id"], s["calls_left"]) for s in sessions] == [(session_id, 2)]
+    assert [(str(s.id), s.calls_left) for s in sessions] == [(session_id, 2)]
 
     _cli("session", "end", session_id, env=env)
     assert '"ended_at": null' not in _cli("session", "list", env=env)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import threading
 import time
 import uuid
@@ -23,8 +22,10 @@ from fastapi import FastAPI
 
 from agent.capture.encoder import EncoderSettings
 from agent.vault_connection.client import DeviceClient, enrol
+from protocol.api.vocabulary import Purpose
 from protocol.keys import VaultIdentity, VaultRecipient
 from protocol.pinned_tls import client_ssl_context
+from protocol.recording_metadata import ConsentMode, ConsentRecord, RecordingMetadata
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
 from protocol.segments.seal import RecordingSealer
 from protocol.signing import DeviceKey
@@ -32,8 +33,8 @@ from tests.synthetic_recording import record_segments, stereo_tone
 from vault import accounts, devices
 from vault.api.app import create_app
 from vault.context import VaultContext
-from vault.db import open_database
-from vault.purposes import RETENTION, Purpose, RetentionRule
+from vault.db.opening import open_database
+from vault.purposes import RETENTION, RetentionRule
 from vault.roles import Role
 from vault.storage.factory import open_segment_store
 from vault.tls import ensure_certificate
@@ -180,13 +181,14 @@ def running_vault(
     store_url: str | None = None,
     clock: Callable[[], datetime] | None = None,
     retention: RetentionRule | None = None,
+    identity: VaultIdentity | None = None,
 ) -> Iterator[VaultUnderTest]:
     the_clock = clock or SettableClock()
     (root / "segments").mkdir(exist_ok=True)
     ctx = VaultContext(
         engine=open_database(db_url or f"sqlite:///{root / 'vault.db'}"),
         store=open_segment_store(store_url or str(root / "segments"), clock=the_clock),
-        identity=VaultIdentity.generate(),
+        identity=identity or VaultIdentity.generate(),
         clock=the_clock,
         retention=dict.fromkeys(Purpose, retention) if retention else dict(RETENTION),
     )
@@ -234,9 +236,18 @@ def sealed_recording(recipient: VaultRecipient) -> SealedRecording:
     recording_id = uuid.uuid4()
     sealer = RecordingSealer(recipient, recording_id)
     sealed = [sealer.seal(i, MediaType.MP4, data) for i, data in enumerate(_encoded_media())]
-    sealed.append(
-        sealer.seal(METADATA_SEGMENT_INDEX, MediaType.JSON, json.dumps({"ok": 1}).encode())
+    metadata = RecordingMetadata(
+        recording_id=recording_id,
+        segment_seconds=1.0,
+        media_segments=len(sealed),
+        pauses=[],
+        blanked=[],
+        consent=ConsentRecord(mode=ConsentMode.NOT_REQUIRED),
+        frames_dropped=0,
+        frames_left_out=0,
+        silence_inserted_samples=[0, 0],
     )
+    sealed.append(sealer.seal(METADATA_SEGMENT_INDEX, MediaType.JSON, metadata.to_json()))
     return SealedRecording(
         recording_id, [(hashlib.sha256(s).hexdigest(), s) for s in sealed], sealer
     )

@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from protocol.api.agent import AccessRecord
+from protocol.api.staff import RecordingView
+from protocol.api.vocabulary import Purpose, StoredRecordingState
+from protocol.recording_metadata import MetadataError, RecordingMetadataView, parse_metadata
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
 from protocol.segments.unseal import open_segment
 from vault import audit_log, keystore
 from vault.assemble import AssembleError, join_segments
 from vault.context import Actor, VaultContext
-from vault.db import recordings, segments, users
+from vault.db.tables import recordings, segments, users
 from vault.errors import Forbidden, Gone, NotFound, Unavailable, VaultError
-from vault.ingest import RecordingState
-from vault.purposes import Purpose, access_allowed
+from vault.purposes import access_allowed
 from vault.roles import Permission
 from vault.storage.base import SegmentStoreError
 
@@ -34,6 +38,8 @@ class Media:
     data: bytes
     extension: str
     content_type: str
+    metadata: RecordingMetadataView | None = None
+    """What the agent recorded about gaps; None until its metadata segment arrives."""
 
 
 def recording_row(connection: Connection, recording_id: uuid.UUID) -> sa.Row[tuple[object, ...]]:
@@ -47,22 +53,22 @@ def recording_row(connection: Connection, recording_id: uuid.UUID) -> sa.Row[tup
     return row
 
 
-def describe(row: sa.Row[tuple[object, ...]]) -> dict[str, object]:
-    return {
-        "id": str(row.id),
-        "agent": row.agent,
-        "session_id": str(row.session_id),
-        "device_id": str(row.device_id),
-        "purpose": row.purpose,
-        "state": row.state,
-        "started_at": row.started_at.isoformat(),
-        "keep_until": row.keep_until.isoformat(),
-        "delete_at": row.delete_at.isoformat(),
-        "legal_hold": row.hold_reason,
-    }
+def describe(row: sa.Row[tuple[object, ...]]) -> RecordingView:
+    return RecordingView(
+        id=row.id,
+        agent=row.agent,
+        session_id=row.session_id,
+        device_id=row.device_id,
+        purpose=Purpose(str(row.purpose)),
+        state=StoredRecordingState(str(row.state)),
+        started_at=row.started_at,
+        keep_until=row.keep_until,
+        delete_at=row.delete_at,
+        legal_hold=row.hold_reason,
+    )
 
 
-def list_recordings(ctx: VaultContext, actor: Actor) -> list[dict[str, object]]:
+def list_recordings(ctx: VaultContext, actor: Actor) -> list[RecordingView]:
     actor.require(Permission.RECORDING_LIST)
     with ctx.engine.connect() as connection:
         rows = connection.execute(
@@ -74,7 +80,7 @@ def list_recordings(ctx: VaultContext, actor: Actor) -> list[dict[str, object]]:
 
 
 def check_openable(row: sa.Row[tuple[object, ...]], stated: Purpose) -> None:
-    if row.state == RecordingState.SHREDDED:
+    if row.state == StoredRecordingState.SHREDDED:
         raise Gone(f"recording {row.id} was deleted (its key is destroyed)")
     recorded_for = Purpose(str(row.purpose))
     if not access_allowed(recorded_for, stated):
@@ -96,6 +102,12 @@ def decrypt_media(ctx: VaultContext, recording_id: uuid.UUID) -> Media:
             )
             .order_by(segments.c.segment_index)
         ).all()
+        metadata_part = connection.execute(
+            sa.select(segments).where(
+                segments.c.recording_id == recording_id,
+                segments.c.segment_index == METADATA_SEGMENT_INDEX,
+            )
+        ).first()
     if not parts:
         raise NotFound(f"recording {recording_id} has no media segments yet")
     indices = [int(p.segment_index) for p in parts]
@@ -115,13 +127,24 @@ def decrypt_media(ctx: VaultContext, recording_id: uuid.UUID) -> Media:
             )
         extension, content_type = CONTAINERS[int(parts[0].media_type)]
         joined = join_segments(opened, extension)
-    except (SegmentError, AssembleError) as exc:
+        metadata = None
+        if metadata_part is not None:
+            sealed = keystore.restore_stanza(ctx.store.get(str(metadata_part.blob_key)), stanza)
+            metadata = parse_metadata(
+                open_segment(
+                    ctx.identity,
+                    sealed,
+                    expect_recording=recording_id,
+                    expect_index=METADATA_SEGMENT_INDEX,
+                )[1]
+            )
+    except (SegmentError, AssembleError, MetadataError) as exc:
         raise VaultError(
             f"recording {recording_id} cannot be opened: {exc}", code="damaged"
         ) from None
     except SegmentStoreError as exc:
         raise Unavailable(f"segment storage failed: {exc}") from None
-    return Media(recording_id, joined, extension, content_type)
+    return Media(recording_id, joined, extension, content_type, metadata)
 
 
 def open_recording(
@@ -148,7 +171,7 @@ def open_recording(
     return decrypt_media(ctx, recording_id)
 
 
-def access_history(ctx: VaultContext, agent_user_id: int) -> list[dict[str, object]]:
+def access_history(ctx: VaultContext, agent_user_id: int) -> list[AccessRecord]:
     """Who opened, released, exported or deleted this agent's recordings (R14)."""
     with ctx.engine.connect() as connection:
         ids = [
@@ -159,12 +182,12 @@ def access_history(ctx: VaultContext, agent_user_id: int) -> list[dict[str, obje
         ]
         records = audit_log.read_records(connection, subjects=ids) if ids else []
     return [
-        {
-            "recording_id": r.subject,
-            "at": r.at,
-            "who": r.actor,
-            "action": r.action,
-            "purpose": r.details.get("purpose"),
-        }
+        AccessRecord(
+            recording_id=r.subject,
+            at=datetime.fromisoformat(r.at),
+            who=r.actor,
+            action=r.action,
+            purpose=r.details.get("purpose"),
+        )
         for r in records
     ]

@@ -14,7 +14,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection, Engine
 
 from vault.context import Actor
-from vault.db import api_tokens, users, write_transaction
+from vault.db.engine import write_transaction
+from vault.db.tables import api_tokens, users
 from vault.errors import Conflict, NotFound, Unauthenticated, VaultError
 from vault.roles import Role
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from protocol.atomic_files import atomic_output
 from vault import accounts, audit_log, devices, retention
-from vault.db import DatabaseError, open_database, utc_now
+from vault.db.engine import DatabaseError, connect, shown_url, utc_now
+from vault.db.migrate import upgrade
+from vault.db.opening import open_database
 from vault.errors import Conflict, VaultError
-from vault.server import locations, open_vault, serve
+from vault.server import VaultLocations, locations, open_vault, serve
 from vault.storage.base import SegmentStoreError
 
 SYSTEM_ACTOR = "system:retention"
@@ -60,6 +62,15 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help="once serving, write the URL (with the real port, also for --port 0) and the"
         " certificate to pin to FILE as JSON",
     )
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="upgrade the vault database to this release's schema",
+        description="Apply the schema migrations this release has and the database lacks."
+        " Vault processes refuse a database behind their release, so run this once after an"
+        " upgrade (it is safe to run again, and while other vaults refuse the database).",
+    )
+    _add_location_options(migrate)
 
     user = commands.add_parser("user", help="manage people").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
@@ -139,6 +150,20 @@ def _password(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _migrate(where: VaultLocations) -> int:
+    engine = connect(where.db_url)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    shown = shown_url(engine)
+    if before == after:
+        print(f"vault database {shown}: already at schema revision {after}")
+    else:
+        print(f"vault database {shown}: upgraded from {before or 'empty'} to revision {after}")
+    return 0
+
+
 def run_admin(args: argparse.Namespace) -> int | None:
     """Run the command if it is one of these; None otherwise."""
     try:
@@ -173,11 +198,13 @@ def _dispatch(args: argparse.Namespace) -> int | None:
             return _fail(f"{broken.describe()} ({count} records read)")
         print(f"access log intact: {count} records, head {head or '(empty log)'}")
         return 0
-    if command not in ("user", "token", "enroll-token", "retention"):
+    if command not in ("migrate", "user", "token", "enroll-token", "retention"):
         return None
     where = locations(args.data, args.db, args.store)
+    if command == "migrate":
+        return _migrate(where)
     if command == "user":
-        engine = open_database(where.db_url)
+        engine = where.open_database()
         roles = accounts.parse_roles(",".join(args.role))
         try:
             accounts.add_user(
@@ -196,7 +223,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         print(f"user {args.username} added with roles {', '.join(sorted(roles))}")
         return 0
     if command == "token":
-        engine = open_database(where.db_url)
+        engine = where.open_database()
         token = accounts.issue_token(
             engine,
             args.username,
@@ -212,7 +239,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         print(f"token for {args.username} written to {args.out}")
         return 0
     if command == "enroll-token":
-        engine = open_database(where.db_url)
+        engine = where.open_database()
         print(devices.issue_enrol_token(engine, args.agent, by="vault-operator", now=utc_now()))
         return 0
     if command == "retention":

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from vault.audit_chain import AuditRecord, ChainBreak, append_record, verify_chain
-from vault.db import audit_log, write_transaction
+from vault.db.engine import write_transaction
+from vault.db.tables import audit_log
 from vault.errors import Unavailable
 
 _APPEND_ATTEMPTS = 20

@@ -8,9 +8,10 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
+from protocol.api.vocabulary import Purpose
 from protocol.keys import VaultIdentity
 from vault.errors import Forbidden
-from vault.purposes import RETENTION, Purpose, RetentionRule
+from vault.purposes import RETENTION, RetentionRule
 from vault.roles import Permission, Role, allowed
 from vault.storage.base import SegmentStore
 

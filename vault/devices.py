@@ -14,13 +14,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from protocol.api.staff import DeviceHealth
+from protocol.api.vocabulary import DeviceStatus
 from protocol.signing import (
     RequestSignatureError,
     parse_device_id,
     verify_request,
 )
 from vault.accounts import find_user, parse_roles
-from vault.db import devices, enrol_tokens, request_nonces, users, write_transaction
+from vault.db.engine import write_transaction
+from vault.db.tables import devices, enrol_tokens, request_nonces, users
 from vault.errors import Forbidden, NotFound, Unauthenticated, VaultError
 from vault.roles import Role
 
@@ -209,7 +212,7 @@ def revoke(engine: Engine, device_id: uuid.UUID, *, now: datetime) -> None:
         raise NotFound(f"no enrolled, unrevoked device {device_id}")
 
 
-def health(engine: Engine, *, now: datetime) -> list[dict[str, object]]:
+def health(engine: Engine, *, now: datetime) -> list[DeviceHealth]:
     """Every unrevoked device with its last heartbeat and whether it is silent or behind."""
     with engine.connect() as connection:
         rows = connection.execute(
@@ -222,16 +225,19 @@ def health(engine: Engine, *, now: datetime) -> list[dict[str, object]]:
     for row in rows:
         silent = row.heartbeat_at is None or now - row.heartbeat_at > SILENT_AFTER
         behind = (row.backlog_segments or 0) > BEHIND_AFTER_SEGMENTS
+        status = (
+            DeviceStatus.SILENT if silent else DeviceStatus.BEHIND if behind else DeviceStatus.OK
+        )
         report.append(
-            {
-                "device_id": str(row.id),
-                "agent": row.username,
-                "hostname": row.hostname,
-                "agent_version": row.agent_version,
-                "heartbeat_at": None if row.heartbeat_at is None else row.heartbeat_at.isoformat(),
-                "backlog_segments": row.backlog_segments,
-                "backlog_bytes": row.backlog_bytes,
-                "status": "silent" if silent else "behind" if behind else "ok",
-            }
+            DeviceHealth(
+                device_id=row.id,
+                agent=row.username,
+                hostname=row.hostname,
+                agent_version=row.agent_version,
+                heartbeat_at=row.heartbeat_at,
+                backlog_segments=row.backlog_segments,
+                backlog_bytes=row.backlog_bytes,
+                status=status,
+            )
         )
     return report

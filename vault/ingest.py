@@ -11,23 +11,24 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError, parse_header
+from protocol.api.vocabulary import Purpose, StoredRecordingState
+from protocol.recording_metadata import MetadataError, parse_metadata
+from protocol.segments.format import (
+    METADATA_SEGMENT_INDEX,
+    MediaType,
+    SegmentError,
+    SegmentHeader,
+    parse_header,
+)
 from protocol.segments.unseal import open_segment
 from vault import keystore, sessions
 from vault.context import VaultContext
-from vault.db import recordings, segments, write_transaction
+from vault.db.engine import write_transaction
+from vault.db.tables import recordings, segments
 from vault.devices import MAX_CLOCK_SKEW_SECONDS, Device
 from vault.errors import Conflict, Forbidden, Gone, NotFound, TooLarge, VaultError
-from vault.purposes import Purpose
 
 MEDIA_TYPES = (MediaType.MATROSKA, MediaType.MP4)
-
-
-class RecordingState:
-    OPEN = "open"
-    COMPLETE = "complete"
-    INTERRUPTED = "interrupted"
-    SHREDDED = "shredded"
 
 
 def blob_key(recording_id: uuid.UUID, index: int) -> str:
@@ -70,7 +71,7 @@ def register_recording(
                 purpose=purpose.value,
                 started_at=started_at,
                 registered_at=now,
-                state=RecordingState.OPEN,
+                state=StoredRecordingState.OPEN,
                 keep_until=started_at + rule.keep,
                 delete_at=started_at + rule.delete_after,
             )
@@ -110,7 +111,7 @@ def store_segment(
             raise NotFound(f"recording {rid} is not registered: register it before its segments")
         if recording.device_id != device.id:
             raise Forbidden(f"recording {rid} belongs to another device")
-        if recording.state == RecordingState.SHREDDED:
+        if recording.state == StoredRecordingState.SHREDDED:
             raise Gone(f"recording {rid} was deleted; its segments are no longer accepted")
         existing = connection.execute(
             sa.select(segments.c.sha256).where(
@@ -120,27 +121,7 @@ def store_segment(
         stanza = keystore.stored_stanza(connection, rid)
     if existing is not None and existing.sha256 == sha256:
         return StoredSegment(rid, index, sha256, created=False)
-    if header.media_type not in MEDIA_TYPES and not (
-        header.media_type is MediaType.JSON and index == METADATA_SEGMENT_INDEX
-    ):
-        raise VaultError(f"media type {header.media_type.label} is not expected at index {index}")
-    if header.recipient_key_id != ctx.identity.recipient.key_id:
-        raise VaultError(
-            f"segment is sealed to key {header.recipient_key_id.hex()}, not to this vault's"
-            f" {ctx.identity.recipient.key_id.hex()}: the agent has the wrong vault key",
-            code="segment-wrong-key",
-        )
-    if stanza is not None and stanza != header.sealed_key:
-        raise VaultError(
-            "segment's sealed data key differs from the recording's other segments",
-            code="segment-key-mismatch",
-        )
-    try:
-        # Opening it whole proves it is authentic and complete while the agent still has it;
-        # the plaintext is dropped at once.
-        open_segment(ctx.identity, body, expect_recording=rid, expect_index=index)
-    except SegmentError as exc:
-        raise VaultError(f"segment does not open: {exc}", code=f"segment-{exc.kind}") from None
+    _refuse_unless_sound(ctx, header, body, stanza)
     if existing is not None:
         raise Conflict(
             f"segment {index} of recording {rid} is already stored with different content",
@@ -166,8 +147,8 @@ def store_segment(
             if index == METADATA_SEGMENT_INDEX:
                 connection.execute(
                     recordings.update()
-                    .where(recordings.c.id == rid, recordings.c.state == RecordingState.OPEN)
-                    .values(state=RecordingState.COMPLETE)
+                    .where(recordings.c.id == rid, recordings.c.state == StoredRecordingState.OPEN)
+                    .values(state=StoredRecordingState.COMPLETE)
                 )
     except sa.exc.IntegrityError:
         # A concurrent retry of the same upload won the race; decide as if it came first.
@@ -177,9 +158,45 @@ def store_segment(
     return StoredSegment(rid, index, sha256, created=True)
 
 
+def _refuse_unless_sound(
+    ctx: VaultContext, header: SegmentHeader, body: bytes, stanza: bytes | None
+) -> None:
+    """VaultError unless the segment is what it claims, sealed to this vault, and opens."""
+    rid, index = header.recording_id, header.segment_index
+    if header.media_type not in MEDIA_TYPES and not (
+        header.media_type is MediaType.JSON and index == METADATA_SEGMENT_INDEX
+    ):
+        raise VaultError(f"media type {header.media_type.label} is not expected at index {index}")
+    if header.recipient_key_id != ctx.identity.recipient.key_id:
+        raise VaultError(
+            f"segment is sealed to key {header.recipient_key_id.hex()}, not to this vault's"
+            f" {ctx.identity.recipient.key_id.hex()}: the agent has the wrong vault key",
+            code="segment-wrong-key",
+        )
+    if stanza is not None and stanza != header.sealed_key:
+        raise VaultError(
+            "segment's sealed data key differs from the recording's other segments",
+            code="segment-key-mismatch",
+        )
+    try:
+        # Opening it whole proves it is authentic and complete while the agent still has it;
+        # the plaintext is dropped at once.
+        _, plaintext = open_segment(ctx.identity, body, expect_recording=rid, expect_index=index)
+    except SegmentError as exc:
+        raise VaultError(f"segment does not open: {exc}", code=f"segment-{exc.kind}") from None
+    if header.media_type is MediaType.JSON:
+        try:
+            # Any version this vault reads must fit its format; a newer one is kept as it is.
+            parse_metadata(plaintext)
+        except MetadataError as exc:
+            raise VaultError(
+                f"the recording's metadata segment is refused: {exc}", code="metadata-invalid"
+            ) from None
+
+
 def end_recording(ctx: VaultContext, device: Device, recording_id: uuid.UUID, state: str) -> None:
     """The agent reports how a recording ended: complete, or interrupted (crash, kill)."""
-    if state not in (RecordingState.COMPLETE, RecordingState.INTERRUPTED):
+    if state not in (StoredRecordingState.COMPLETE, StoredRecordingState.INTERRUPTED):
         raise VaultError("state must be complete or interrupted")
     with write_transaction(ctx.engine) as connection:
         row = connection.execute(
@@ -187,7 +204,7 @@ def end_recording(ctx: VaultContext, device: Device, recording_id: uuid.UUID, st
         ).first()
         if row is None or row.device_id != device.id:
             raise NotFound(f"no recording {recording_id} from this device")
-        if row.state in (RecordingState.OPEN, RecordingState.COMPLETE):
+        if row.state in (StoredRecordingState.OPEN, StoredRecordingState.COMPLETE):
             connection.execute(
                 recordings.update().where(recordings.c.id == recording_id).values(state=state)
             )

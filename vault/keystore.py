@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from protocol.segments.format import FIXED_HEADER_LEN, SEALED_KEY_LEN, SegmentHeader
-from vault.db import recording_keys
+from vault.db.tables import recording_keys
 from vault.errors import Gone
 
 _STANZA = slice(FIXED_HEADER_LEN, FIXED_HEADER_LEN + SEALED_KEY_LEN)

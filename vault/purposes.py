@@ -1,20 +1,13 @@
-"""Recording purposes (R15), which access purposes each one admits, and retention (R17)."""
+"""Which access purposes each recording purpose admits (R15), and retention (R17). The
+purposes themselves are part of the API, declared in protocol/api/vocabulary.py."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-
-class Purpose(enum.StrEnum):
-    QUALITY = "quality"
-    TRAINING = "training"
-    DISPUTE = "dispute"
-    ABUSE = "abuse"
-    AGREEMENT_VERIFICATION = "agreement-verification"
-
+from protocol.api.vocabulary import Purpose
 
 COMPATIBLE_ACCESS: Mapping[Purpose, frozenset[Purpose]] = {
     # A recording is opened only for the purpose it was made for (the Dutch DPA: "no other

@@ -8,12 +8,14 @@ import uuid
 
 import sqlalchemy as sa
 
+from protocol.api.staff import ReleaseView
+from protocol.api.vocabulary import Purpose
 from vault import audit_log
 from vault.access import Media, check_openable, decrypt_media, recording_row
 from vault.context import Actor, VaultContext
-from vault.db import recordings, releases, users, write_transaction
+from vault.db.engine import write_transaction
+from vault.db.tables import recordings, releases, users
 from vault.errors import Conflict, Forbidden, NotFound, VaultError
-from vault.purposes import Purpose
 from vault.roles import Permission
 
 MAX_TEXT = 1000
@@ -108,7 +110,7 @@ def export(ctx: VaultContext, actor: Actor, release_id: uuid.UUID) -> Media:
     return decrypt_media(ctx, row.recording_id)
 
 
-def release_log(ctx: VaultContext, actor: Actor) -> list[dict[str, object]]:
+def release_log(ctx: VaultContext, actor: Actor) -> list[ReleaseView]:
     actor.require(Permission.RELEASE_LIST)
     requester = users.alias("requester")
     authoriser = users.alias("authoriser")
@@ -126,17 +128,17 @@ def release_log(ctx: VaultContext, actor: Actor) -> list[dict[str, object]]:
             .order_by(releases.c.requested_at)
         )
         return [
-            {
-                "id": str(r.id),
-                "recording_id": str(r.recording_id),
-                "recorded_at": r.started_at.isoformat(),
-                "purpose": r.purpose,
-                "requester": r.requester,
-                "recipient": r.recipient,
-                "reason": r.reason,
-                "requested_at": r.requested_at.isoformat(),
-                "authoriser": r.authoriser,
-                "authorised_at": None if r.authorised_at is None else r.authorised_at.isoformat(),
-            }
+            ReleaseView(
+                id=r.id,
+                recording_id=r.recording_id,
+                recorded_at=r.started_at,
+                purpose=Purpose(str(r.purpose)),
+                requester=r.requester,
+                recipient=r.recipient,
+                reason=r.reason,
+                requested_at=r.requested_at,
+                authoriser=r.authoriser,
+                authorised_at=r.authorised_at,
+            )
             for r in rows
         ]

@@ -4,19 +4,24 @@ with a command-line token (role-checked and logged like the console)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
+from protocol.api.agent import TrainingSessionList
+from protocol.api.base import Request
+from protocol.api.errors import ErrorBody
+from protocol.api.staff import NewSession, SessionEnded, SessionStarted
+from protocol.api.vocabulary import Purpose
 from protocol.pinned_tls import client_ssl_context
-from vault.purposes import Purpose
 
 DEFAULT_URL = "https://127.0.0.1:8443"
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
@@ -70,20 +75,27 @@ def _token(args: argparse.Namespace) -> str:
 
 
 def _call(
-    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
-) -> Any:
+    args: argparse.Namespace,
+    answer: type[Answer],
+    method: str,
+    path: str,
+    body: Request | None = None,
+) -> Answer:
     verify: Any = True if args.ca is None else client_ssl_context(Path(args.ca))
+    headers = {"Authorization": f"Bearer {_token(args)}", "Content-Type": "application/json"}
+    content = None if body is None else body.model_dump_json()
     with httpx.Client(base_url=args.url, verify=verify, timeout=30) as client:
-        response = client.request(
-            method, path, json=body, headers={"Authorization": f"Bearer {_token(args)}"}
-        )
+        response = client.request(method, path, content=content, headers=headers)
     if response.status_code >= 400:
         try:
-            message = response.json().get("message") or response.text
-        except ValueError:
-            message = response.text
+            message = ErrorBody.model_validate_json(response.content).message
+        except ValidationError:
+            message = response.text[:500]
         raise ValueError(f"the vault refused ({response.status_code}): {message}")
-    return response.json()
+    try:
+        return answer.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise ValueError(f"the vault's answer is not a {answer.__name__}: {exc}") from None
 
 
 def run_remote(args: argparse.Namespace) -> int | None:
@@ -91,25 +103,22 @@ def run_remote(args: argparse.Namespace) -> int | None:
         return None
     try:
         if args.session_command == "start":
-            expires = datetime.now(UTC) + timedelta(hours=args.hours)
-            result = _call(
-                args,
-                "POST",
-                "/api/v1/sessions",
-                {
-                    "purpose": args.purpose,
-                    "calls": args.calls,
-                    "expires_at": expires.isoformat(),
-                    "notice_text": args.notice,
-                    "agent": args.agent,
-                    "team": args.team,
-                },
+            request = NewSession(
+                purpose=Purpose(args.purpose),
+                calls=args.calls,
+                expires_at=datetime.now(UTC) + timedelta(hours=args.hours),
+                notice_text=args.notice,
+                agent=args.agent,
+                team=args.team,
             )
-            print(f"session {result['session_id']} started")
+            started = _call(args, SessionStarted, "POST", "/api/v1/sessions", request)
+            print(f"session {started.session_id} started")
         elif args.session_command == "list":
-            print(json.dumps(_call(args, "GET", "/api/v1/sessions"), indent=2))
+            listed = _call(args, TrainingSessionList, "GET", "/api/v1/sessions")
+            print(listed.model_dump_json(indent=2))
         else:
-            _call(args, "POST", f"/api/v1/sessions/{args.session_id}/end")
+            path = f"/api/v1/sessions/{args.session_id}/end"
+            _call(args, SessionEnded, "POST", path)
             print(f"session {args.session_id} ended")
     except (ValueError, OSError, httpx.HTTPError) as exc:
         print(f"callreel-vault session: {exc}", file=sys.stderr)

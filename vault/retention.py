@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from protocol.api.vocabulary import StoredRecordingState
 from vault import audit_log, keystore
 from vault.access import recording_row
 from vault.context import Actor, VaultContext
-from vault.db import recordings, segments, write_transaction
+from vault.db.engine import write_transaction
+from vault.db.tables import recordings, segments
 from vault.errors import Conflict, VaultError
-from vault.ingest import RecordingState
 from vault.roles import Permission
 from vault.storage.base import SegmentLocked, SegmentStoreError
 
@@ -39,7 +40,7 @@ def _apply_hold(
     """Place the hold (`reason`) or lift it (None), in the vault and in the store; logged."""
     with write_transaction(ctx.engine) as connection:
         row = recording_row(connection, recording_id)
-        if reason is not None and row.state == RecordingState.SHREDDED:
+        if reason is not None and row.state == StoredRecordingState.SHREDDED:
             raise Conflict(f"recording {recording_id} is already deleted")
         connection.execute(
             recordings.update()
@@ -93,7 +94,7 @@ def shred(ctx: VaultContext, recording_id: uuid.UUID, *, actor: str, reason: str
         connection.execute(
             recordings.update()
             .where(recordings.c.id == recording_id)
-            .values(state=RecordingState.SHREDDED, shredded_at=row.shredded_at or now)
+            .values(state=StoredRecordingState.SHREDDED, shredded_at=row.shredded_at or now)
         )
     return delete_segments(ctx, recording_id)
 
@@ -147,7 +148,7 @@ def run(ctx: VaultContext, *, actor: str) -> RetentionReport:
     with ctx.engine.connect() as connection:
         due = connection.execute(
             sa.select(recordings.c.id, recordings.c.hold_reason).where(
-                recordings.c.delete_at <= now, recordings.c.state != RecordingState.SHREDDED
+                recordings.c.delete_at <= now, recordings.c.state != StoredRecordingState.SHREDDED
             )
         ).all()
         pending = (
@@ -156,7 +157,8 @@ def run(ctx: VaultContext, *, actor: str) -> RetentionReport:
                 .distinct()
                 .join(recordings, recordings.c.id == segments.c.recording_id)
                 .where(
-                    recordings.c.state == RecordingState.SHREDDED, segments.c.deleted_at.is_(None)
+                    recordings.c.state == StoredRecordingState.SHREDDED,
+                    segments.c.deleted_at.is_(None),
                 )
             )
             .scalars()

@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 import uvicorn
+from sqlalchemy.engine import Engine
 
 from protocol.api.serving import ServeReady
 from protocol.atomic_files import atomic_output
 from protocol.keys import VaultIdentity, write_key_pair
 from vault.api.app import create_app
 from vault.context import VaultContext
-from vault.db import open_database, utc_now
+from vault.db.engine import utc_now
+from vault.db.opening import open_database
 from vault.storage.factory import open_segment_store
 from vault.tls import TlsFiles, ensure_certificate
 
@@ -31,6 +34,19 @@ class VaultLocations:
     data: Path
     db_url: str
     store_url: str
+    db_given: bool = False
+    """The database was named (--db), not the data directory's own SQLite file."""
+
+    def migrate_command(self) -> str:
+        """The `callreel-vault migrate` line for this vault, as an operator would type it."""
+        command = f"callreel-vault migrate --data {self.data}"
+        if self.db_given:
+            shown = sa.engine.make_url(self.db_url).render_as_string(hide_password=True)
+            command += f" --db {shown}"
+        return command
+
+    def open_database(self) -> Engine:
+        return open_database(self.db_url, how_to_migrate=self.migrate_command())
 
 
 def locations(
@@ -41,6 +57,7 @@ def locations(
         data,
         db_url or f"sqlite:///{data / 'vault.db'}",
         store_url or str(data / "segments"),
+        db_given=db_url is not None,
     )
 
 
@@ -61,7 +78,7 @@ def open_vault(where: VaultLocations, *, clock: Callable[[], datetime] = utc_now
         default_segments.mkdir(mode=0o700, exist_ok=True)
     identity = load_or_create_identity(where.data)
     return VaultContext(
-        engine=open_database(where.db_url),
+        engine=where.open_database(),
         store=open_segment_store(where.store_url, clock=clock),
         identity=identity,
         clock=clock,

@@ -11,13 +11,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from protocol.api.agent import TrainingSessionView
+from protocol.api.vocabulary import Purpose
 from vault import audit_log
 from vault.accounts import find_user, parse_roles
 from vault.context import Actor
-from vault.db import training_sessions, users, write_transaction
+from vault.db.engine import write_transaction
+from vault.db.tables import training_sessions, users
 from vault.devices import MAX_CLOCK_SKEW_SECONDS, Device
 from vault.errors import Forbidden, NotFound, VaultError
-from vault.purposes import RETENTION, Purpose
+from vault.purposes import RETENTION
 from vault.roles import Permission, Role
 
 MAX_CALLS = 100
@@ -89,26 +92,27 @@ def start(engine: Engine, actor: Actor, request: SessionRequest, *, now: datetim
     return session_id
 
 
-def _describe(row: sa.Row[tuple[object, ...]], now: datetime) -> dict[str, object]:
+def _describe(row: sa.Row[tuple[object, ...]], now: datetime) -> TrainingSessionView:
     # Shown on the agent's notice (R3): how long the recording is kept.
-    rule = RETENTION[Purpose(str(row.purpose))]
+    purpose = Purpose(str(row.purpose))
+    rule = RETENTION[purpose]
     active = row.ended_at is None and row.expires_at > now and row.calls_used < row.calls_allowed
-    return {
-        "id": str(row.id),
-        "trainer": row.trainer,
-        "agent": row.agent,
-        "team": row.team,
-        "purpose": row.purpose,
-        "calls_allowed": row.calls_allowed,
-        "calls_left": row.calls_allowed - row.calls_used,
-        "notice_text": row.notice_text,
-        "created_at": row.created_at.isoformat(),
-        "expires_at": row.expires_at.isoformat(),
-        "ended_at": None if row.ended_at is None else row.ended_at.isoformat(),
-        "active": active,
-        "keep_days": rule.keep.days,
-        "delete_days": rule.delete_after.days,
-    }
+    return TrainingSessionView(
+        id=row.id,
+        trainer=row.trainer,
+        agent=row.agent,
+        team=row.team,
+        purpose=purpose,
+        calls_allowed=row.calls_allowed,
+        calls_left=row.calls_allowed - row.calls_used,
+        notice_text=row.notice_text,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        ended_at=row.ended_at,
+        active=active,
+        keep_days=rule.keep.days,
+        delete_days=rule.delete_after.days,
+    )
 
 
 def _query() -> sa.Select[tuple[object, ...]]:
@@ -126,7 +130,7 @@ def _query() -> sa.Select[tuple[object, ...]]:
     )
 
 
-def list_sessions(engine: Engine, actor: Actor, *, now: datetime) -> list[dict[str, object]]:
+def list_sessions(engine: Engine, actor: Actor, *, now: datetime) -> list[TrainingSessionView]:
     actor.require(Permission.SESSION_LIST)
     with engine.connect() as connection:
         return [_describe(row, now) for row in connection.execute(_query())]
@@ -160,7 +164,7 @@ def _applies_to(device: Device) -> sa.ColumnElement[bool]:
     return clause
 
 
-def for_device(engine: Engine, device: Device, *, now: datetime) -> list[dict[str, object]]:
+def for_device(engine: Engine, device: Device, *, now: datetime) -> list[TrainingSessionView]:
     """The active sessions that apply to this device's agent."""
     with engine.connect() as connection:
         rows = connection.execute(

@@ -10,13 +10,13 @@ import zipfile
 
 import sqlalchemy as sa
 
+from protocol.api.vocabulary import StoredRecordingState
 from vault import audit_log
 from vault.access import decrypt_media, describe
 from vault.accounts import find_user
 from vault.context import Actor, VaultContext
-from vault.db import devices, recordings, training_sessions, users
+from vault.db.tables import devices, recordings, training_sessions, users
 from vault.errors import VaultError
-from vault.ingest import RecordingState
 from vault.roles import Permission
 
 
@@ -73,7 +73,7 @@ def export_agent(ctx: VaultContext, actor: Actor, agent_username: str) -> bytes:
             }
             for s in session_rows
         ],
-        "recordings": [describe(r) for r in recording_rows],
+        "recordings": [describe(r).model_dump(mode="json") for r in recording_rows],
         "access_history": [
             {
                 "recording_id": r.subject,
@@ -89,7 +89,7 @@ def export_agent(ctx: VaultContext, actor: Actor, agent_username: str) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("subject.json", json.dumps(summary, indent=2))
         for row in recording_rows:
-            if row.state == RecordingState.SHREDDED:
+            if row.state == StoredRecordingState.SHREDDED:
                 continue
             audit_log.append(
                 ctx.engine,

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -70,6 +70,7 @@ from agent.session.vocabulary import (
 )
 from agent.settings.layers import SettingShown
 from agent.spool.spool import RecordingState, Spool
+from protocol.api.agent import TrainingSessionView
 from protocol.recording_metadata import ConsentDecision, ConsentMode, ConsentRecord, PauseSource
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class _NoticeOnScreen:
 
 @dataclass(frozen=True, slots=True)
 class _SessionsPolled:
-    sessions: list[dict[str, Any]]
+    sessions: list[TrainingSessionView]
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +412,7 @@ class AgentCore:
             show_deadline=time.monotonic() + NOTICE_SHOW_TIMEOUT_S,
         )
         session = command.session
-        entry = self._sessions.current.get(session.session_id, {})
+        entry = self._sessions.current.get(session.session_id)
         self._view.show_notice(
             NoticeContent(
                 recording_id=rid,
@@ -420,8 +421,8 @@ class AgentCore:
                 notice_text=session.notice_text,
                 captured_window=self._capture.captured_window,
                 captured_audio=self._capture.captured_audio,
-                keep_days=int(entry.get("keep_days", 0)),
-                delete_days=int(entry.get("delete_days", 0)),
+                keep_days=0 if entry is None else entry.keep_days,
+                delete_days=0 if entry is None else entry.delete_days,
                 lead_time_s=command.lead_time_s,
                 consent_required=command.consent_required,
                 consent_timeout_s=self._machine.policy.consent_timeout_s,
@@ -586,7 +587,7 @@ class AgentCore:
 
     # --- sessions from the vault ---------------------------------------------------------
 
-    def _sessions_polled(self, sessions: list[dict[str, Any]]) -> None:
+    def _sessions_polled(self, sessions: list[TrainingSessionView]) -> None:
         self._sessions.apply(
             sessions,
             self._machine,

@@ -34,12 +34,12 @@ def recordings_shown(
     if vault is not None:
         try:
             for entry in vault.access_history():
-                accesses.setdefault(str(entry.get("recording_id")), []).append(
+                accesses.setdefault(entry.recording_id, []).append(
                     AccessShown(
-                        str(entry.get("at", "")),
-                        str(entry.get("who", "")),
-                        str(entry.get("action", "")),
-                        str(entry.get("purpose") or ""),
+                        entry.at.isoformat(timespec="seconds"),
+                        entry.who,
+                        entry.action,
+                        entry.purpose or "",
                     )
                 )
         except Exception as exc:  # noqa: BLE001 - the list still shows what is local

@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from agent.session.machine import RecordingStateMachine
 from agent.session.vocabulary import (
@@ -17,32 +16,33 @@ from agent.session.vocabulary import (
     SessionStarted,
     TrainingSession,
 )
+from protocol.api.agent import AccessRecord, TrainingSessionView
 
 log = logging.getLogger(__name__)
 
 
 class VaultSessions(Protocol):
-    def sessions(self) -> list[dict[str, Any]]: ...
+    def sessions(self) -> list[TrainingSessionView]: ...
 
-    def access_history(self) -> list[dict[str, Any]]: ...
+    def access_history(self) -> list[AccessRecord]: ...
 
 
-def training_session_from_vault(entry: dict[str, Any], quota: int) -> TrainingSession | None:
+def training_session_from_vault(entry: TrainingSessionView, quota: int) -> TrainingSession | None:
     """A vault session as the machine's TrainingSession, or None if it records no more calls."""
     if quota < 1:
         return None
     return TrainingSession(
-        session_id=str(entry["id"]),
-        purpose=str(entry["purpose"]),
-        trainer=str(entry["trainer"]),
+        session_id=str(entry.id),
+        purpose=entry.purpose.value,
+        trainer=entry.trainer,
         quota=quota,
-        expires_at=datetime.fromisoformat(str(entry["expires_at"])).timestamp(),
-        notice_text=str(entry.get("notice_text") or ""),
+        expires_at=entry.expires_at.timestamp(),
+        notice_text=entry.notice_text,
     )
 
 
 def quota_for_machine(
-    machine: RecordingStateMachine, session_id: str, entry: dict[str, Any], unregistered: int
+    machine: RecordingStateMachine, session_id: str, entry: TrainingSessionView, unregistered: int
 ) -> int:
     """Calls the machine may still count for this session, from its own count up.
 
@@ -50,8 +50,8 @@ def quota_for_machine(
     the call; calls kept here but not yet registered are counted from the spool. The machine
     counts the calls it recorded itself, so those are added back.
     """
-    allowed = int(entry["calls_allowed"])
-    used_at_vault = allowed - int(entry["calls_left"])
+    allowed = entry.calls_allowed
+    used_at_vault = allowed - entry.calls_left
     machine_session = machine.session
     own = (
         machine.calls_recorded
@@ -66,20 +66,20 @@ class SessionTracker:
     only what changed."""
 
     def __init__(self) -> None:
-        self.current: dict[str, dict[str, Any]] = {}
+        self.current: dict[str, TrainingSessionView] = {}
         """The active sessions of the last poll, by id (the notice shows their retention)."""
         self._delivered: dict[str, TrainingSession] = {}
 
     def apply(
         self,
-        polled: list[dict[str, Any]],
+        polled: list[TrainingSessionView],
         machine: RecordingStateMachine,
         unregistered_by_session: dict[str, int],
         feed: Callable[[Event], None],
     ) -> None:
         """Feed the machine the events this poll implies, one at a time: each may change the
         machine's session and its count, which the next one's quota depends on."""
-        current = {str(entry["id"]): entry for entry in polled if entry.get("active", True)}
+        current = {str(entry.id): entry for entry in polled if entry.active}
         self.current = current
         for session_id, entry in current.items():
             quota = quota_for_machine(
@@ -107,7 +107,7 @@ class SessionPoller:
     def __init__(
         self,
         vault: VaultSessions,
-        on_sessions: Callable[[list[dict[str, Any]]], None],
+        on_sessions: Callable[[list[TrainingSessionView]], None],
         interval_s: float,
     ) -> None:
         self._vault = vault

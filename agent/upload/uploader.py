@@ -27,6 +27,7 @@ from typing import Any, Literal
 from agent.spool.spool import Spool, SpoolCorruptError, SpooledRecording, VaultState
 from agent.upload.pacing import Backoff, Pacer
 from agent.vault_connection.client import DeviceClient, VaultRequestError
+from protocol.api.vocabulary import RecordingEnd
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ class Uploader:
                 self._pace(self._pacer.delay_after(began, segment.size))
             if self._stopping.is_set() or self._spool.pending_for(rid):
                 return
-            self._client.end_recording(rid, recording.state.value)
+            self._client.end_recording(rid, RecordingEnd(recording.state.value))
             self._spool.mark_ended(rid)
             log.info("recording %s is with the vault (%s)", rid, recording.state.value)
         except VaultRequestError as exc:

@@ -1,23 +1,47 @@
 """The agent's side of the vault API: enrolment and signed requests (no Qt, no threads).
-Every failure is a VaultRequestError that says whether retrying can help (DESIGN invariant 5):
-connection problems, timeouts, 408, 429 and 5xx are retryable; other 4xx are permanent and
-carry the vault's reason."""
+
+Bodies are the protocol's models (protocol/api/agent.py), sent and parsed with them, so a
+renamed field is an error here rather than a silently missing value. Every failure is a
+VaultRequestError that says whether retrying can help (DESIGN invariant 5): connection
+problems, timeouts, 408, 429 and 5xx are retryable; other 4xx are permanent and carry the
+vault's reason; an answer that does not fit its model is permanent too.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
+from protocol.api.agent import (
+    AccessHistory,
+    AccessRecord,
+    EnrolmentGranted,
+    EnrolmentRequest,
+    Heartbeat,
+    HeartbeatReceived,
+    RecordingEnded,
+    RecordingEndReport,
+    RecordingRegistered,
+    RecordingRegistration,
+    SegmentStored,
+    TrainingSessionList,
+    TrainingSessionView,
+)
+from protocol.api.base import Request
+from protocol.api.errors import ErrorBody
+from protocol.api.vocabulary import RecordingEnd
 from protocol.signing import DeviceKey, sign_request
 
 RETRYABLE_STATUSES = frozenset({408, 429})
+MAX_ERROR_TEXT = 500
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 class VaultRequestError(Exception):
@@ -28,22 +52,14 @@ class VaultRequestError(Exception):
         self.retryable = retryable
 
 
-@dataclass(frozen=True, slots=True)
-class Enrolled:
-    device_id: uuid.UUID
-    agent: str
-    vault_recipient: str
-
-
 def _raise_for(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
     try:
-        payload = response.json()
-        code = str(payload.get("error", "http-error"))
-        message = str(payload.get("message") or payload.get("detail") or response.text)
-    except (ValueError, AttributeError):
-        code, message = "http-error", response.text[:500]
+        refusal = ErrorBody.model_validate_json(response.content)
+        code, message = refusal.error, refusal.message
+    except ValidationError:
+        code, message = "http-error", response.text[:MAX_ERROR_TEXT]
     retryable = response.status_code >= 500 or response.status_code in RETRYABLE_STATUSES
     raise VaultRequestError(
         f"vault answered {response.status_code}: {message}",
@@ -68,14 +84,29 @@ def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
     return response
 
 
-def enrol(client: httpx.Client, token: str, key: DeviceKey, hostname: str) -> Enrolled:
+def _parse(model: type[Answer], response: httpx.Response) -> Answer:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise VaultRequestError(
+            f"the vault's answer to {response.request.method} {response.request.url.path} is"
+            f" not a {model.__name__}: {exc.errors()[0]['msg']} (is the vault older than this"
+            " agent? upgrade the vault first)",
+            status=response.status_code,
+            code="unexpected-answer",
+            retryable=False,
+        ) from None
+
+
+def enrol(client: httpx.Client, token: str, key: DeviceKey, hostname: str) -> EnrolmentGranted:
+    body = EnrolmentRequest(token=token, public_key=key.public_text(), hostname=hostname)
     request = client.build_request(
         "POST",
         "/api/v1/agent/enrol",
-        json={"token": token, "public_key": key.public_text(), "hostname": hostname},
+        content=body.model_dump_json(),
+        headers={"Content-Type": "application/json"},
     )
-    payload = _send(client, request).json()
-    return Enrolled(uuid.UUID(payload["device_id"]), payload["agent"], payload["vault_recipient"])
+    return _parse(EnrolmentGranted, _send(client, request))
 
 
 class DeviceClient:
@@ -116,48 +147,42 @@ class DeviceClient:
         request = self._client.build_request(method, path, content=body, headers=headers)
         return _send(self._client, request)
 
-    def _json(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
-        body = b"" if payload is None else json.dumps(payload).encode()
-        return self._request(method, path, body).json()
+    def _call(
+        self, model: type[Answer], method: str, path: str, body: Request | None = None
+    ) -> Answer:
+        payload = b"" if body is None else body.model_dump_json().encode()
+        return _parse(model, self._request(method, path, payload))
 
-    def sessions(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._json("GET", "/api/v1/agent/sessions")
-        return result
+    def sessions(self) -> list[TrainingSessionView]:
+        return self._call(TrainingSessionList, "GET", "/api/v1/agent/sessions").root
 
     def register_recording(
         self, recording_id: uuid.UUID, session_id: uuid.UUID, started_at: datetime
     ) -> None:
-        self._json(
-            "POST",
-            "/api/v1/agent/recordings",
-            {
-                "recording_id": str(recording_id),
-                "session_id": str(session_id),
-                "started_at": started_at.isoformat(),
-            },
+        body = RecordingRegistration(
+            recording_id=recording_id, session_id=session_id, started_at=started_at
         )
+        self._call(RecordingRegistered, "POST", "/api/v1/agent/recordings", body)
 
     def upload_segment(self, sha256: str, sealed: bytes) -> bool:
         """True if the vault stored it now, False if it already had it."""
         response = self._request(
             "PUT", f"/api/v1/agent/segments/{sha256}", sealed, "application/octet-stream"
         )
+        _parse(SegmentStored, response)
         return response.status_code == 201
 
-    def end_recording(self, recording_id: uuid.UUID, state: str) -> None:
-        self._json("POST", f"/api/v1/agent/recordings/{recording_id}/end", {"state": state})
+    def end_recording(self, recording_id: uuid.UUID, state: RecordingEnd) -> None:
+        path = f"/api/v1/agent/recordings/{recording_id}/end"
+        self._call(RecordingEnded, "POST", path, RecordingEndReport(state=state))
 
     def heartbeat(self, agent_version: str, backlog_segments: int, backlog_bytes: int) -> None:
-        self._json(
-            "POST",
-            "/api/v1/agent/heartbeat",
-            {
-                "agent_version": agent_version,
-                "backlog_segments": backlog_segments,
-                "backlog_bytes": backlog_bytes,
-            },
+        body = Heartbeat(
+            agent_version=agent_version,
+            backlog_segments=backlog_segments,
+            backlog_bytes=backlog_bytes,
         )
+        self._call(HeartbeatReceived, "POST", "/api/v1/agent/heartbeat", body)
 
-    def access_history(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._json("GET", "/api/v1/agent/access-history")
-        return result
+    def access_history(self) -> list[AccessRecord]:
+        return self._call(AccessHistory, "GET", "/api/v1/agent/access-history").root

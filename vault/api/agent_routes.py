@@ -1,5 +1,5 @@
 """Routes for enrolled agent machines: enrolment, their sessions, uploads, heartbeats, and
-who accessed the agent's own recordings."""
+who accessed the agent's own recordings. Bodies are protocol/api/agent.py's models."""
 
 from __future__ import annotations
 
@@ -9,9 +9,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from protocol.api.agent import (
+    AccessHistory,
+    EnrolmentGranted,
+    EnrolmentRequest,
+    Heartbeat,
+    HeartbeatReceived,
+    RecordingEnded,
+    RecordingEndReport,
+    RecordingRegistered,
+    RecordingRegistration,
+    SegmentStored,
+    TrainingSessionList,
+)
 from vault import access, devices, ingest, sessions
 from vault.api.auth import Context, CurrentDevice, UploadingDevice
-from vault.api.schemas import Enrolment, Heartbeat, RecordingEnd, RecordingRegistration
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
 
@@ -26,61 +38,61 @@ _SEGMENT_BODY: dict[str, Any] = {
 
 
 @router.post("/enrol", status_code=201)
-def enrol(body: Enrolment, ctx: Context) -> dict[str, str]:
+def enrol(body: EnrolmentRequest, ctx: Context) -> EnrolmentGranted:
     """Exchange a one-time enrolment token for a device identity (unsigned: the token is the
     credential)."""
     device = devices.enrol(ctx.engine, body.token, body.public_key, body.hostname, now=ctx.clock())
-    return {
-        "device_id": str(device.id),
-        "agent": device.agent_username,
-        "vault_recipient": ctx.identity.recipient.to_text().strip(),
-    }
+    return EnrolmentGranted(
+        device_id=device.id,
+        agent=device.agent_username,
+        vault_recipient=ctx.identity.recipient.to_text().strip(),
+    )
 
 
 @router.get("/sessions")
-def my_sessions(device: CurrentDevice, ctx: Context) -> list[dict[str, object]]:
+def my_sessions(device: CurrentDevice, ctx: Context) -> TrainingSessionList:
     """The active training sessions that apply to this machine's agent."""
-    return sessions.for_device(ctx.engine, device, now=ctx.clock())
+    return TrainingSessionList(sessions.for_device(ctx.engine, device, now=ctx.clock()))
 
 
 @router.post("/recordings")
 def register_recording(
     body: RecordingRegistration, device: CurrentDevice, ctx: Context, response: Response
-) -> dict[str, str]:
+) -> RecordingRegistered:
     """Count a new recording against its session's quota (refused with 403 when used up)."""
     created = ingest.register_recording(
         ctx, device, body.recording_id, body.session_id, body.started_at
     )
     response.status_code = 201 if created else 200
-    return {"recording_id": str(body.recording_id), "status": "registered"}
+    return RecordingRegistered(recording_id=body.recording_id)
 
 
 @router.post("/recordings/{recording_id}/end")
 def end_recording(
-    recording_id: uuid.UUID, body: RecordingEnd, device: CurrentDevice, ctx: Context
-) -> dict[str, str]:
+    recording_id: uuid.UUID, body: RecordingEndReport, device: CurrentDevice, ctx: Context
+) -> RecordingEnded:
     ingest.end_recording(ctx, device, recording_id, body.state)
-    return {"recording_id": str(recording_id), "state": body.state}
+    return RecordingEnded(recording_id=recording_id, state=body.state)
 
 
 @router.put("/segments/{sha256}", openapi_extra=_SEGMENT_BODY)
 async def upload_segment(
     sha256: SHA256, request: Request, device: UploadingDevice, ctx: Context, response: Response
-) -> dict[str, object]:
+) -> SegmentStored:
     """Store one sealed segment, named by the SHA-256 of its bytes. 201 when stored, 200 when
     it already was (a retry), 409 when different bytes hold that place in the recording."""
     body = await request.body()
     stored = await run_in_threadpool(ingest.store_segment, ctx, device, sha256, body)
     response.status_code = 201 if stored.created else 200
-    return {
-        "recording_id": str(stored.recording_id),
-        "segment_index": stored.segment_index,
-        "sha256": stored.sha256,
-    }
+    return SegmentStored(
+        recording_id=stored.recording_id,
+        segment_index=stored.segment_index,
+        sha256=stored.sha256,
+    )
 
 
 @router.post("/heartbeat")
-def heartbeat(body: Heartbeat, device: CurrentDevice, ctx: Context) -> dict[str, str]:
+def heartbeat(body: Heartbeat, device: CurrentDevice, ctx: Context) -> HeartbeatReceived:
     devices.record_heartbeat(
         ctx.engine,
         device,
@@ -89,10 +101,10 @@ def heartbeat(body: Heartbeat, device: CurrentDevice, ctx: Context) -> dict[str,
         backlog_bytes=body.backlog_bytes,
         now=ctx.clock(),
     )
-    return {"status": "ok"}
+    return HeartbeatReceived()
 
 
 @router.get("/access-history")
-def access_history(device: CurrentDevice, ctx: Context) -> list[dict[str, object]]:
+def access_history(device: CurrentDevice, ctx: Context) -> AccessHistory:
     """Who accessed this agent's recordings, for the tray's "my recordings" view."""
-    return access.access_history(ctx, device.agent_user_id)
+    return AccessHistory(access.access_history(ctx, device.agent_user_id))

@@ -6,14 +6,14 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from protocol.api.errors import ErrorBody, ValidationErrorBody, ValidationProblem
+from protocol.api.staff import Health
 from protocol.version import VERSION
 from vault.api import agent_routes, staff_routes
-from vault.api.schemas import ErrorBody
 from vault.context import VaultContext
 from vault.errors import VaultError
 from vault.playback import PlaybackTickets
@@ -32,12 +32,16 @@ _REFUSALS = {
     503: "storage or the access log is unavailable; nothing was released, retry later",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text} for status, text in _REFUSALS.items()
+    **{status: {"model": ErrorBody, "description": text} for status, text in _REFUSALS.items()},
+    422: {
+        "model": ValidationErrorBody,
+        "description": "the request does not fit the route's schema (the message says where)",
+    },
 }
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
+    return JSONResponse(ErrorBody(error=code, message=message).model_dump(), status_code=status)
 
 
 def create_app(ctx: VaultContext) -> FastAPI:
@@ -63,16 +67,22 @@ def create_app(ctx: VaultContext) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = jsonable_encoder(exc.errors())
+        # Where and what only: FastAPI would also echo the offending input, which may be a
+        # password or a token.
+        problems = [
+            ValidationProblem(
+                loc=[part if isinstance(part, int) else str(part) for part in problem["loc"]],
+                msg=str(problem["msg"]),
+                type=str(problem["type"]),
+            )
+            for problem in exc.errors()
+        ]
         summary = "; ".join(
-            f"{'.'.join(str(part) for part in problem.get('loc', ()))}: {problem.get('msg')}"
+            f"{'.'.join(str(part) for part in problem.loc)}: {problem.msg}"
             for problem in problems[:5]
         )
-        return JSONResponse(
-            # `detail` keeps FastAPI's documented 422 shape for existing clients.
-            {"error": "invalid-request", "message": summary, "detail": problems},
-            status_code=422,
-        )
+        body = ValidationErrorBody(error="invalid-request", message=summary, detail=problems)
+        return JSONResponse(body.model_dump(mode="json"), status_code=422)
 
     @app.exception_handler(SegmentStoreError)
     async def store_error(_request: Request, exc: SegmentStoreError) -> JSONResponse:
@@ -80,9 +90,9 @@ def create_app(ctx: VaultContext) -> FastAPI:
         return _error(503, "storage-unavailable", f"segment storage failed: {exc}")
 
     @app.get("/api/v1/health", tags=["health"])
-    def health() -> dict[str, str]:
+    def health() -> Health:
         """Unauthenticated liveness check."""
-        return {"status": "ok", "version": VERSION}
+        return Health(version=VERSION)
 
     app.include_router(agent_routes.router, responses=ERROR_RESPONSES)
     app.include_router(staff_routes.router, responses=ERROR_RESPONSES)

@@ -4,10 +4,41 @@ log, subject access, users and devices. Every route checks the role table (vault
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from protocol.api.agent import AccessHistory, TrainingSessionList
+from protocol.api.staff import (
+    Access,
+    AuditDetails,
+    AuditRecordList,
+    AuditRecordView,
+    AuditVerification,
+    DeviceHealthList,
+    DeviceRevoked,
+    EnrolToken,
+    EnrolTokenRequest,
+    LegalHold,
+    Login,
+    Me,
+    NewSession,
+    NewUser,
+    PlaybackTicket,
+    Reason,
+    RecordingDeleted,
+    RecordingList,
+    ReleaseList,
+    ReleaseRequest,
+    ReleaseStatus,
+    RetentionReport,
+    SessionEnded,
+    SessionStarted,
+    SignedIn,
+    UserAdded,
+)
+from protocol.api.vocabulary import Purpose
 from vault import (
     access,
     accounts,
@@ -21,25 +52,31 @@ from vault import (
 from vault.access import Media
 from vault.api.auth import SESSION_COOKIE, Context, CurrentActor
 from vault.api.ranges import RangeNotSatisfiable, parse_range
-from vault.api.schemas import (
-    Access,
-    EnrolTokenRequest,
-    Login,
-    NewSession,
-    NewUser,
-    Reason,
-    ReleaseRequest,
-)
 from vault.playback import PlaybackTickets
-from vault.purposes import Purpose
 from vault.roles import Permission
 from vault.sessions import SessionRequest
 
 router = APIRouter(prefix="/api/v1")
 
 
+class _Binary(Response):
+    """Media and archives: bytes, never JSON (the route names its real content types)."""
+
+    media_type = "application/octet-stream"
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_RECORDING_MEDIA: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the recording, joined: MP4 (H.264 + Opus) or WebM (VP9 + Opus);"
+        " byte ranges are served for seeking",
+        "content": {"video/mp4": _BINARY, "video/webm": _BINARY},
+    }
+}
+
+
 @router.post("/login", tags=["people"])
-def login(body: Login, ctx: Context, response: Response) -> dict[str, str]:
+def login(body: Login, ctx: Context, response: Response) -> SignedIn:
     """Sign in with a password; the token comes back as a cookie for the console and in the
     body for scripts."""
     token = accounts.login(ctx.engine, body.username, body.password, now=ctx.clock())
@@ -51,23 +88,23 @@ def login(body: Login, ctx: Context, response: Response) -> dict[str, str]:
         samesite="strict",
         max_age=int(accounts.CONSOLE_TOKEN_LIFETIME.total_seconds()),
     )
-    return {"token": token}
+    return SignedIn(token=token)
 
 
 @router.get("/me", tags=["people"])
-def me(actor: CurrentActor) -> dict[str, object]:
-    return {"username": actor.username, "roles": sorted(actor.roles), "team": actor.team}
+def me(actor: CurrentActor) -> Me:
+    return Me(username=actor.username, roles=sorted(actor.roles), team=actor.team)
 
 
 @router.get("/me/access-history", tags=["people"])
-def my_access_history(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
+def my_access_history(actor: CurrentActor, ctx: Context) -> AccessHistory:
     """Who accessed my own recordings (agents, R14)."""
     actor.require(Permission.OWN_ACCESS_VIEW)
-    return access.access_history(ctx, actor.user_id)
+    return AccessHistory(access.access_history(ctx, actor.user_id))
 
 
 @router.post("/users", status_code=201, tags=["people"])
-def add_user(body: NewUser, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+def add_user(body: NewUser, actor: CurrentActor, ctx: Context) -> UserAdded:
     actor.require(Permission.USER_MANAGE)
     roles = accounts.parse_roles(",".join(body.roles))
     accounts.add_user(
@@ -81,25 +118,25 @@ def add_user(body: NewUser, actor: CurrentActor, ctx: Context) -> dict[str, str]
         subject=body.username,
         details={"roles": ",".join(sorted(roles))},
     )
-    return {"username": body.username}
+    return UserAdded(username=body.username)
 
 
 @router.post("/enrol-tokens", status_code=201, tags=["devices"])
-def new_enrol_token(body: EnrolTokenRequest, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+def new_enrol_token(body: EnrolTokenRequest, actor: CurrentActor, ctx: Context) -> EnrolToken:
     actor.require(Permission.DEVICE_MANAGE)
     token = devices.issue_enrol_token(ctx.engine, body.agent, by=actor.username, now=ctx.clock())
-    return {"token": token, "agent": body.agent}
+    return EnrolToken(token=token, agent=body.agent)
 
 
 @router.get("/devices", tags=["devices"])
-def device_health(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
+def device_health(actor: CurrentActor, ctx: Context) -> DeviceHealthList:
     """Every enrolled machine with its last heartbeat, version and backlog (R23)."""
     actor.require(Permission.HEALTH_VIEW)
-    return devices.health(ctx.engine, now=ctx.clock())
+    return DeviceHealthList(devices.health(ctx.engine, now=ctx.clock()))
 
 
 @router.post("/devices/{device_id}/revoke", tags=["devices"])
-def revoke_device(device_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+def revoke_device(device_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> DeviceRevoked:
     actor.require(Permission.DEVICE_MANAGE)
     devices.revoke(ctx.engine, device_id, now=ctx.clock())
     audit_log.append(
@@ -109,11 +146,11 @@ def revoke_device(device_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> di
         action="device-revoke",
         subject=str(device_id),
     )
-    return {"device_id": str(device_id), "status": "revoked"}
+    return DeviceRevoked(device_id=device_id)
 
 
 @router.post("/sessions", status_code=201, tags=["sessions"])
-def start_session(body: NewSession, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+def start_session(body: NewSession, actor: CurrentActor, ctx: Context) -> SessionStarted:
     request = SessionRequest(
         purpose=body.purpose,
         calls=body.calls,
@@ -123,23 +160,23 @@ def start_session(body: NewSession, actor: CurrentActor, ctx: Context) -> dict[s
         team=body.team,
     )
     session_id = sessions.start(ctx.engine, actor, request, now=ctx.clock())
-    return {"session_id": str(session_id)}
+    return SessionStarted(session_id=session_id)
 
 
 @router.get("/sessions", tags=["sessions"])
-def list_sessions(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
-    return sessions.list_sessions(ctx.engine, actor, now=ctx.clock())
+def list_sessions(actor: CurrentActor, ctx: Context) -> TrainingSessionList:
+    return TrainingSessionList(sessions.list_sessions(ctx.engine, actor, now=ctx.clock()))
 
 
 @router.post("/sessions/{session_id}/end", tags=["sessions"])
-def end_session(session_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+def end_session(session_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> SessionEnded:
     sessions.end(ctx.engine, actor, session_id, now=ctx.clock())
-    return {"session_id": str(session_id), "status": "ended"}
+    return SessionEnded(session_id=session_id)
 
 
 @router.get("/recordings", tags=["recordings"])
-def list_recordings(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
-    return access.list_recordings(ctx, actor)
+def list_recordings(actor: CurrentActor, ctx: Context) -> RecordingList:
+    return RecordingList(access.list_recordings(ctx, actor))
 
 
 def _media_response(media: Media, range_header: str | None, *, attachment: bool) -> Response:
@@ -173,8 +210,9 @@ def _tickets(request: Request) -> PlaybackTickets:
 @router.post("/recordings/{recording_id}/playback", status_code=201, tags=["recordings"])
 def start_playback(
     recording_id: uuid.UUID, body: Access, actor: CurrentActor, ctx: Context, request: Request
-) -> dict[str, str]:
-    """Log a playback with its purpose, then give a ticket URL for the <video> element."""
+) -> PlaybackTicket:
+    """Log a playback with its purpose, then give a ticket URL for the <video> element and
+    what the agent recorded about the recording's gaps (pauses, blacked-out frames)."""
     media = access.open_recording(
         ctx,
         actor,
@@ -184,10 +222,16 @@ def start_playback(
         permission=Permission.RECORDING_PLAY,
     )
     ticket = _tickets(request).issue(actor.user_id, media, now=ctx.clock())
-    return {"url": f"/api/v1/playback/{ticket}", "content_type": media.content_type}
+    return PlaybackTicket(
+        url=f"/api/v1/playback/{ticket}",
+        content_type=media.content_type,
+        metadata=media.metadata,
+    )
 
 
-@router.get("/playback/{ticket}", tags=["recordings"])
+@router.get(
+    "/playback/{ticket}", tags=["recordings"], response_class=_Binary, responses=_RECORDING_MEDIA
+)
 def playback_media(
     ticket: Annotated[str, Path(max_length=64)],
     actor: CurrentActor,
@@ -199,7 +243,12 @@ def playback_media(
     return _media_response(media, range_header, attachment=False)
 
 
-@router.get("/recordings/{recording_id}/download", tags=["recordings"])
+@router.get(
+    "/recordings/{recording_id}/download",
+    tags=["recordings"],
+    response_class=_Binary,
+    responses=_RECORDING_MEDIA,
+)
 def download(
     recording_id: uuid.UUID,
     purpose: Purpose,
@@ -218,44 +267,40 @@ def download(
 
 
 @router.put("/recordings/{recording_id}/hold", tags=["retention"])
-def set_hold(
-    recording_id: uuid.UUID, body: Reason, actor: CurrentActor, ctx: Context
-) -> dict[str, str]:
+def set_hold(recording_id: uuid.UUID, body: Reason, actor: CurrentActor, ctx: Context) -> LegalHold:
     retention.set_hold(ctx, actor, recording_id, body.reason)
-    return {"recording_id": str(recording_id), "legal_hold": body.reason}
+    return LegalHold(recording_id=recording_id, legal_hold=body.reason)
 
 
 @router.delete("/recordings/{recording_id}/hold", tags=["retention"])
-def clear_hold(recording_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+def clear_hold(recording_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> LegalHold:
     retention.clear_hold(ctx, actor, recording_id)
-    return {"recording_id": str(recording_id), "legal_hold": ""}
+    return LegalHold(recording_id=recording_id, legal_hold="")
 
 
 @router.post("/recordings/{recording_id}/delete", tags=["retention"])
 def delete_recording(
     recording_id: uuid.UUID, body: Reason, actor: CurrentActor, ctx: Context
-) -> dict[str, object]:
+) -> RecordingDeleted:
     """Destroy the recording's key now (crypto-shredding) and delete what segments the
     store's Object Lock already allows."""
     left = retention.delete_recording(ctx, actor, recording_id, body.reason)
-    return {"recording_id": str(recording_id), "state": "shredded", "segments_locked": left}
+    return RecordingDeleted(recording_id=recording_id, segments_locked=left)
 
 
 @router.post("/retention/run", tags=["retention"])
-def run_retention(actor: CurrentActor, ctx: Context) -> dict[str, object]:
+def run_retention(actor: CurrentActor, ctx: Context) -> RetentionReport:
     actor.require(Permission.RETENTION_RUN)
     report = retention.run(ctx, actor=actor.username)
-    return {
-        "shredded": report.shredded,
-        "held": report.held,
-        "segments_locked": report.segments_left,
-    }
+    return RetentionReport(
+        shredded=report.shredded, held=report.held, segments_locked=report.segments_left
+    )
 
 
 @router.post("/recordings/{recording_id}/releases", status_code=201, tags=["releases"])
 def request_release(
     recording_id: uuid.UUID, body: ReleaseRequest, actor: CurrentActor, ctx: Context
-) -> dict[str, str]:
+) -> ReleaseStatus:
     release_id = releases.request(
         ctx,
         actor,
@@ -264,42 +309,49 @@ def request_release(
         recipient=body.recipient,
         reason=body.reason,
     )
-    return {"release_id": str(release_id), "status": "requested"}
+    return ReleaseStatus(release_id=release_id, status="requested")
 
 
 @router.post("/releases/{release_id}/authorise", tags=["releases"])
-def authorise_release(release_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> dict[str, str]:
+def authorise_release(release_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> ReleaseStatus:
     releases.authorise(ctx, actor, release_id)
-    return {"release_id": str(release_id), "status": "authorised"}
+    return ReleaseStatus(release_id=release_id, status="authorised")
 
 
 @router.get("/releases", tags=["releases"])
-def release_log(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
-    return releases.release_log(ctx, actor)
+def release_log(actor: CurrentActor, ctx: Context) -> ReleaseList:
+    return ReleaseList(releases.release_log(ctx, actor))
 
 
-@router.get("/releases/{release_id}/export", tags=["releases"])
+@router.get(
+    "/releases/{release_id}/export",
+    tags=["releases"],
+    response_class=_Binary,
+    responses=_RECORDING_MEDIA,
+)
 def export_release(release_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> Response:
     return _media_response(releases.export(ctx, actor, release_id), None, attachment=True)
 
 
 @router.get("/audit", tags=["audit"])
-def read_audit(actor: CurrentActor, ctx: Context) -> list[dict[str, object]]:
+def read_audit(actor: CurrentActor, ctx: Context) -> AuditRecordList:
     actor.require(Permission.AUDIT_READ)
     with ctx.engine.connect() as connection:
         records = audit_log.read_records(connection)
-    return [
-        {
-            "sequence": r.sequence,
-            "at": r.at,
-            "actor": r.actor,
-            "action": r.action,
-            "subject": r.subject,
-            "details": dict(r.details),
-            "record_hash": r.record_hash,
-        }
-        for r in records
-    ]
+    return AuditRecordList(
+        [
+            AuditRecordView(
+                sequence=r.sequence,
+                at=datetime.fromisoformat(r.at),
+                actor=r.actor,
+                action=r.action,
+                subject=r.subject,
+                details=AuditDetails.model_validate(dict(r.details)),
+                record_hash=r.record_hash,
+            )
+            for r in records
+        ]
+    )
 
 
 @router.get("/audit/verify", tags=["audit"])
@@ -307,18 +359,28 @@ def verify_audit(
     actor: CurrentActor,
     ctx: Context,
     expected_head: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
-) -> dict[str, object]:
+) -> AuditVerification:
     actor.require(Permission.AUDIT_READ)
     count, broken, head = audit_log.verify(ctx.engine, expected_head)
-    return {
-        "records": count,
-        "intact": broken is None,
-        "head": head,
-        "problem": None if broken is None else broken.describe(),
-    }
+    return AuditVerification(
+        records=count,
+        intact=broken is None,
+        head=head,
+        problem=None if broken is None else broken.describe(),
+    )
 
 
-@router.get("/agents/{username}/subject-access", tags=["people"])
+@router.get(
+    "/agents/{username}/subject-access",
+    tags=["people"],
+    response_class=_Binary,
+    responses={
+        200: {
+            "description": "everything the vault holds about the agent, as one zip",
+            "content": {"application/zip": _BINARY},
+        }
+    },
+)
 def subject_access_export(username: str, actor: CurrentActor, ctx: Context) -> Response:
     archive = subject_access.export_agent(ctx, actor, username)
     return Response(

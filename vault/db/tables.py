@@ -1,17 +1,15 @@
-"""The vault's metadata: one schema for SQLite (embedded default) and PostgreSQL."""
+"""The vault's tables: one schema for SQLite (embedded default) and PostgreSQL.
+
+This is the model the migrations (vault/db/migrations/) must produce; a test checks the two do
+not drift, on both databases. Change a table here and add a migration for it.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Dialect, Engine
-
-SCHEMA_VERSION = 1
+from sqlalchemy.engine import Dialect
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -32,12 +30,6 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
 
 
 metadata = sa.MetaData()
-
-schema_info = sa.Table(
-    "schema_info",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True),
-)
 
 users = sa.Table(
     "users",
@@ -178,66 +170,3 @@ audit_log = sa.Table(
     sa.Column("previous_hash", sa.String(64), nullable=False),
     sa.Column("record_hash", sa.String(64), nullable=False),
 )
-
-
-class DatabaseError(Exception):
-    pass
-
-
-_sqlite_writer = threading.RLock()
-
-
-@contextlib.contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """`engine.begin()`, queued in process for SQLite. SQLite has one write lock; threads that
-    lose the race for it sleep in its busy handler for up to 100 ms a try, which the ingest
-    benchmark measured as most of the time spent on a busy vault. Waiting here is a queue."""
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as connection:
-            yield connection
-        return
-    with _sqlite_writer, engine.begin() as connection:
-        yield connection
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.close()
-
-
-def open_database(url: str) -> Engine:
-    """Connect to `url` (sqlite:///FILE or postgresql+psycopg://...), creating the schema."""
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if not url.startswith(("sqlite:///", "postgresql+psycopg://")):
-        raise DatabaseError(
-            f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///FILE or"
-            " postgresql://USER@HOST:PORT/DB"
-        )
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    try:
-        metadata.create_all(engine)
-        with engine.begin() as connection:
-            found = connection.execute(sa.select(schema_info.c.version)).scalar()
-            if found is None:
-                connection.execute(schema_info.insert().values(version=SCHEMA_VERSION))
-            elif found != SCHEMA_VERSION:
-                raise DatabaseError(
-                    f"the vault database has schema version {found}; this vault reads version"
-                    f" {SCHEMA_VERSION}: run the matching vault release"
-                )
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        raise DatabaseError(f"cannot open the vault database: {exc.orig}") from None
-    return engine
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
