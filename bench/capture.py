@@ -69,8 +69,8 @@ from machine import cpu_model
 from scripted_desktop import HEIGHT, REPO_ROOT, WIDTH, WINDOW_TITLE, scripted_desktop
 from ssim import Plane, bgra_luma, ssim
 
-from tests.processes import stop_processes
-from tests.pulse import running_pulse_server
+from testbed.programs import stop_processes
+from testbed.pulse import running_pulse_server
 
 BIN = Path(sys.executable).parent
 CODEC_CONTAINERS = {"vp9": "webm", "h264": "mp4"}

@@ -29,7 +29,7 @@ from pathlib import Path
 from scripted_desktop import REPO_ROOT, WINDOW_TITLE, scripted_desktop
 
 from protocol.keys import VaultIdentity, write_key_pair
-from tests.pulse import running_pulse_server
+from testbed.pulse import running_pulse_server
 
 SEGMENT_BYTES = 105_000  # a 10 s segment of this content (docs/benchmarks.md)
 BUDGET_S = 0.200
@@ -59,7 +59,7 @@ def one_run(
 ) -> dict[str, object]:
     spool = root / f"spool-{stop_at:.2f}"
     child = subprocess.run(  # noqa: S603 - fixed argument list, no shell
-        [sys.executable, "-m", "tests.pipeline_child", "--window", f"^{WINDOW_TITLE}$",
+        [sys.executable, "-m", "testbed.pipeline_child", "--window", f"^{WINDOW_TITLE}$",
          "--recipient", str(root / "keys" / "vault-recipient.pub"), "--spool", str(spool),
          "--stop-at", str(stop_at), "--width", "1280", "--height", "720", "--fps", "5",
          "--segment-seconds", "10"],

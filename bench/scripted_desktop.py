@@ -33,8 +33,9 @@ if str(REPO_ROOT) not in sys.path:
 
 from Xlib.display import Display  # noqa: E402 - after the sys.path set-up above
 
-from tests.desktop import running_x_server, wait_for  # noqa: E402 - as above
-from tests.processes import stop_processes  # noqa: E402 - as above
+from testbed.programs import stop_processes  # noqa: E402 - as above
+from testbed.waiting import wait_for  # noqa: E402 - as above
+from testbed.x_display import running_x_server  # noqa: E402 - as above
 
 WIDTH, HEIGHT = 1280, 720
 WINDOW_TITLE = "Order desk"

@@ -42,7 +42,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -66,6 +65,7 @@ from protocol.pinned_tls import CERT_FILENAME, client_ssl_context
 from protocol.segments.format import MediaType
 from protocol.segments.seal import RecordingSealer
 from protocol.signing import DeviceKey, sign_request
+from testbed.ports import free_port
 from vault import accounts, devices
 from vault.db.opening import open_database
 from vault.roles import Role
@@ -83,13 +83,6 @@ Sample = tuple[float, float, int]
 
 
 # --- The server ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def cpu_seconds(pid: int) -> float:

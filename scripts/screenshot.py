@@ -25,9 +25,10 @@ import mss.tools
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.desktop import running_x_server, wait_for  # noqa: E402
-from tests.processes import stop_processes  # noqa: E402
-from tests.pulse import running_pulse_server  # noqa: E402
+from testbed.programs import stop_processes  # noqa: E402
+from testbed.pulse import running_pulse_server  # noqa: E402
+from testbed.waiting import wait_for  # noqa: E402
+from testbed.x_display import running_x_server  # noqa: E402
 
 BIN = Path(sys.executable).parent
 POLICY = """

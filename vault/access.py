@@ -1,5 +1,5 @@
 """Opening recordings (R13-R15): permission, a purpose compatible with the recording's, the
-access record written first (DESIGN invariant 6), then the data key is unsealed and the
+access record written first (docs/design.md, invariant 6), then the data key is unsealed and the
 segments are joined."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The access log's hash chain (R14, DESIGN invariant 6). Pure: no storage, no clock.
+"""The access log's hash chain (R14, docs/design.md, invariant 6). Pure: no storage, no clock.
 
 Each record carries the SHA-256 of its predecessor and its own hash over a canonical encoding
 of its fields, so editing, removing, inserting or reordering any record breaks the chain at

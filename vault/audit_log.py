@@ -1,6 +1,6 @@
 """The access log in the database: hash-chained records (vault.audit_chain), appended in
 their own committed transaction so that callers can release data only after the record is
-durable (DESIGN invariant 6)."""
+durable (docs/design.md, invariant 6)."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def shred(ctx: VaultContext, recording_id: uuid.UUID, *, actor: str, reason: str
     now = ctx.clock()
     with ctx.engine.connect() as connection:
         _refuse_if_held(recording_row(connection, recording_id))
-    # Logged before the key goes, as every access is (DESIGN invariant 6): a deletion that
+    # Logged before the key goes, as every access is (docs/design.md, invariant 6): a deletion that
     # cannot be logged does not happen.
     audit_log.append(
         ctx.engine,

@@ -1,4 +1,5 @@
-"""Which pixels of a grab are kept: the one place that decides it (DESIGN invariant 3, R6, R7).
+"""Which pixels of a grab are kept: the one place that decides it (R6, R7; docs/design.md,
+invariant 3).
 
 Both the recording (agent/capture/pipeline.py) and the live preview in the agent's window
 (agent/capture/factory.py) take their frames from here, so the preview shows exactly what a

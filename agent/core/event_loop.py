@@ -11,9 +11,10 @@ one event at a time and its commands run in the order it gave them. No Qt here: 
 interface is an `AgentView` the core calls, and it reaches the core only through
 `AgentControls`, whose methods enqueue and return.
 
-The notice's lead time counts from the moment the interface reports the notice on screen, not
-from when the machine asked for it: the machine's timer is only ever delayed, never brought
-forward, which it allows (timers may be late, never premature). A notice that does not appear
+The notice's lead time and the consent deadline count from the moment the interface reports
+the notice on screen (as CallPolicy says), not from when the machine asked for it: its timers
+are only ever delayed, never brought forward, which it allows (timers may be late, never
+premature). A notice that does not appear
 within `NOTICE_SHOW_TIMEOUT_S` means nothing is recorded.
 """
 
@@ -24,7 +25,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -76,6 +77,7 @@ from protocol.recording_metadata import ConsentDecision, ConsentMode, ConsentRec
 log = logging.getLogger(__name__)
 
 NOTICE_SHOW_TIMEOUT_S = 10.0
+_FROM_THE_NOTICE = frozenset({TimerKind.NOTICE_LEAD, TimerKind.CONSENT_DEADLINE})
 CAPTURE_CHECK_INTERVAL_S = 0.25
 MAX_PROBLEMS_SHOWN = 5
 
@@ -156,7 +158,9 @@ class _Recording:
     recording_id: RecordingId
     pipeline: CapturePipeline | None
     lead_time_s: float
-    lead_fire_at: float | None = None
+    from_the_notice: dict[TimerKind, float] = field(default_factory=dict)
+    """Timers that count from the notice being on screen (its lead time, the consent
+    deadline): the time the machine asked for, held until the notice is exposed."""
     shown_at: float | None = None
     show_deadline: float = 0.0
     started: bool = False
@@ -382,7 +386,7 @@ class AgentCore:
             case SetTimer(timer=kind, recording_id=rid, fire_at=fire_at):
                 self._set_timer(kind, rid, fire_at)
             case CancelTimer(timer=kind, recording_id=rid):
-                self._timers.cancel(kind, rid)
+                self._cancel_timer(kind, rid)
             case Rejected(event=event, reason=reason):
                 if from_user:
                     self._view.tell(reason)
@@ -436,19 +440,22 @@ class AgentCore:
             return
         recording.shown_at = at
         log.info("notice for %s on screen at %.3f", rid, at)
-        if recording.lead_fire_at is not None:
-            self._schedule_lead(recording)
+        for kind in list(recording.from_the_notice):
+            self._schedule_from_the_notice(recording, kind)
 
-    def _schedule_lead(self, recording: _Recording) -> None:
-        if recording.shown_at is None or recording.lead_fire_at is None:
+    def _schedule_from_the_notice(self, recording: _Recording, kind: TimerKind) -> None:
+        """Fire no earlier than the machine asked, nor than the notice has been on screen for
+        its time: the machine allows timers to be late, never early."""
+        if recording.shown_at is None:
             return
-        fire_at = max(recording.lead_fire_at, recording.shown_at + recording.lead_time_s)
-        self._timers.schedule(
-            TimerKind.NOTICE_LEAD,
-            recording.recording_id,
-            fire_at,
-            NoticeElapsed(recording.recording_id),
-        )
+        rid = recording.recording_id
+        event: Event
+        if kind is TimerKind.NOTICE_LEAD:
+            duration, event = recording.lead_time_s, NoticeElapsed(rid)
+        else:
+            duration, event = self._machine.policy.consent_timeout_s, ConsentTimedOut(rid)
+        fire_at = max(recording.from_the_notice[kind], recording.shown_at + duration)
+        self._timers.schedule(kind, rid, fire_at, event)
 
     def _hide_notice(self, rid: RecordingId) -> None:
         self._view.hide_notice(rid)
@@ -564,22 +571,23 @@ class AgentCore:
     # --- timers --------------------------------------------------------------------------
 
     def _set_timer(self, kind: TimerKind, rid: RecordingId | None, fire_at: float) -> None:
-        if kind is TimerKind.NOTICE_LEAD and rid is not None:
+        if kind in _FROM_THE_NOTICE and rid is not None:
             recording = self._recordings.get(rid)
             if recording is None:
                 return
-            recording.lead_fire_at = fire_at
-            if recording.shown_at is not None:
-                self._schedule_lead(recording)
+            recording.from_the_notice[kind] = fire_at
+            self._schedule_from_the_notice(recording, kind)
             return
-        event: Event
-        if kind is TimerKind.CONSENT_DEADLINE and rid is not None:
-            event = ConsentTimedOut(rid)
-        elif kind is TimerKind.SESSION_EXPIRY and self._machine.session is not None:
-            event = SessionExpired(self._machine.session.session_id)
-        else:
-            return
-        self._timers.schedule(kind, rid, fire_at, event)
+        if kind is TimerKind.SESSION_EXPIRY and self._machine.session is not None:
+            self._timers.schedule(
+                kind, rid, fire_at, SessionExpired(self._machine.session.session_id)
+            )
+
+    def _cancel_timer(self, kind: TimerKind, rid: RecordingId | None) -> None:
+        self._timers.cancel(kind, rid)
+        recording = None if rid is None else self._recordings.get(rid)
+        if recording is not None:
+            recording.from_the_notice.pop(kind, None)
 
     def _fire_due_timers(self) -> None:
         while (event := self._timers.pop_due()) is not None:

@@ -59,7 +59,8 @@ class AgentStatus:
     upload_note: str
     """One line for people: 'all recordings uploaded', 'vault unreachable, retrying in 30 s'."""
     problems: tuple[str, ...]
-    """Failures the agent must see (DESIGN invariant 5): upload refusals, capture errors."""
+    """Failures the agent must see (docs/design.md, invariant 5): upload refusals, capture
+    errors."""
     settings: tuple[SettingShown, ...]
 
 

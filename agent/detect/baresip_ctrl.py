@@ -14,6 +14,7 @@ import logging
 import socket
 
 from agent.detect.base import CallSignal, Emit, ThreadedDetector
+from agent.detect.names import DetectorName
 from agent.detect.netstring import NetstringDecoder, NetstringError
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ MAX_EVENT_BYTES = 64 * 1024
 
 
 class BaresipDetector(ThreadedDetector):
-    name = "baresip"
+    name = DetectorName.BARESIP
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__()

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agent.detect.names import DetectorName
+
 
 @dataclass(frozen=True, slots=True)
 class CallSignal:
@@ -29,7 +31,7 @@ Emit = Callable[[CallSignal], None]
 
 
 class CallDetector(abc.ABC):
-    name: str
+    name: DetectorName
 
     @abc.abstractmethod
     def start(self, emit: Emit) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import psutil
 
 from agent.detect.base import CallDetector, CallSignal, Emit
+from agent.detect.names import DetectorName
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def _error(text: str) -> dict[str, object]:
 
 
 class HookDetector(CallDetector):
-    name = "hook"
+    name = DetectorName.HOOK
 
     def __init__(self) -> None:
         self._emit: Emit | None = None

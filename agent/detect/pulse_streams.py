@@ -13,12 +13,13 @@ reconnects with backoff.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import PurePath
-
-import pulsectl  # type: ignore[import-untyped]
+from typing import Any
 
 from agent.detect.base import CallSignal, Emit, ThreadedDetector
+from agent.detect.names import DetectorName
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ CONNECT_TIMEOUT = 1.0
 
 
 class PulseStreamDetector(ThreadedDetector):
-    name = "pulse"
+    name = DetectorName.PULSE
 
     def __init__(self, executable: str, server: str | None = None) -> None:
         super().__init__()
@@ -40,6 +41,9 @@ class PulseStreamDetector(ThreadedDetector):
         self._streams: set[int] = set()
 
     def _run(self, emit: Emit) -> None:
+        # Loaded here, in the detector's thread: pulsectl loads libpulse when imported, which
+        # a detector that is only built (or configured away) must not do.
+        pulsectl: Any = importlib.import_module("pulsectl")
         backoff = RECONNECT_INITIAL
         warned = False
         while not self._stopping.is_set():
@@ -58,7 +62,7 @@ class PulseStreamDetector(ThreadedDetector):
                 return
             backoff = min(backoff * 2, RECONNECT_MAX)
 
-    def _watch(self, pulse: pulsectl.Pulse, emit: Emit) -> None:
+    def _watch(self, pulse: Any, emit: Emit) -> None:
         while True:
             current = {
                 stream.index

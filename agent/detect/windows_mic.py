@@ -21,6 +21,7 @@ from pathlib import PureWindowsPath
 from typing import Any
 
 from agent.detect.base import CallSignal, Emit, ThreadedDetector
+from agent.detect.names import DetectorName
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def any_in_use(usages: Iterable[MicUsage]) -> MicUsage | None:
 
 
 class WindowsMicDetector(ThreadedDetector):
-    name = "windows-mic"
+    name = DetectorName.WINDOWS_MIC
 
     def __init__(self, executable: str, *, platform: str = sys.platform) -> None:
         super().__init__()

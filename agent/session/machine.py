@@ -14,7 +14,7 @@ States
     DISCARDED   Nothing of the call in progress is kept (a personal call, R4, or a caller who
                 did not consent, R5); waiting for it to end.
 
-Invariant (DESIGN.md invariant 1)
+Invariant (docs/design.md, invariant 1)
     StartCapture is emitted only on the way from NOTICE to RECORDING/PAUSED, which needs an
     active, unexpired session with calls left, a call whose off-hook came while that session
     was armed, and a notice for that very recording id shown at least the lead time ago.

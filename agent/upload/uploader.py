@@ -1,8 +1,8 @@
 """Taking spooled recordings to the vault, in a thread of its own (no Qt).
 
 Per settled recording: register it with its training session, upload each pending segment and
-only then acknowledge it in the spool (DESIGN invariant 5), then end it at the vault. Failures
-are classified by `VaultRequestError.retryable`:
+only then acknowledge it in the spool (docs/design.md, invariant 5), then end it at the vault.
+Failures are classified by `VaultRequestError.retryable`:
 - retryable (connection, timeout, 408, 429, 5xx): back off with full jitter and try again;
   nothing is acknowledged;
 - permanent for one recording (quota used up, session ended, conflict, malformed, not found):

@@ -2,7 +2,7 @@
 
 Bodies are the protocol's models (protocol/api/agent.py), sent and parsed with them, so a
 renamed field is an error here rather than a silently missing value. Every failure is a
-VaultRequestError that says whether retrying can help (DESIGN invariant 5): connection
+VaultRequestError that says whether retrying can help (docs/design.md, invariant 5): connection
 problems, timeouts, 408, 429 and 5xx are retryable; other 4xx are permanent and carry the
 vault's reason; an answer that does not fit its model is permanent too.
 """

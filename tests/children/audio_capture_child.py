@@ -1,0 +1,61 @@
+"""Record call audio for N seconds with the agent's capture; print per-channel tone levels.
+
+Usage: python -m tests.children.audio_capture_child SECONDS FROM TO [named|defaults]: levels
+are measured between FROM and TO seconds into the recording (idle PulseAudio monitors start
+delivering late). `named` (the default) opens the test's ALSA PCMs by name; `defaults` opens
+what the agent uses when policy names no device. Runs in its own process because PortAudio
+reads the device list (and the PulseAudio environment) once, when it is first loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+from agent.capture.audio.capture import AudioSources, CallAudioCapture
+
+
+def tone_level(samples: np.ndarray, frequency: float, rate: int) -> float:
+    """Amplitude of one frequency (Goertzel-style projection), in int16 units."""
+    phase = 2 * np.pi * frequency * np.arange(len(samples)) / rate
+    in_phase = float(np.mean(samples * np.cos(phase)))
+    quadrature = float(np.mean(samples * np.sin(phase)))
+    return 2 * math.hypot(in_phase, quadrature)
+
+
+def main() -> None:
+    seconds, window_start, window_end = (float(arg) for arg in sys.argv[1:4])
+    devices = sys.argv[4] if len(sys.argv) > 4 else "named"
+    sources = (
+        AudioSources()
+        if devices == "defaults"
+        else AudioSources(microphone="callreel_mic", far_end="callreel_farend")
+    )
+    capture = CallAudioCapture(sources)
+    start = capture.start()
+    print("started", flush=True)
+    chunks = []
+    while capture.now() < start + seconds:
+        time.sleep(0.1)
+        chunks.append(capture.read_settled())
+    chunks.append(capture.finish())
+    stereo = np.concatenate(chunks).astype(np.float64)
+    report = {
+        "frames": len(stereo),
+        "expected_frames": round(seconds * capture.rate),
+        "silence_inserted": capture.silence_inserted,
+        "samples_dropped": capture.samples_dropped,
+    }
+    window = stereo[round(window_start * capture.rate) : round(window_end * capture.rate)]
+    for name, channel in (("left", 0), ("right", 1)):
+        for frequency in (440, 1000):
+            report[f"{name}_{frequency}"] = tone_level(window[:, channel], frequency, capture.rate)
+    print(json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The PulseAudio stream detector against the private PulseAudio server.
+
+pacat stands in for the softphone: `parecord` and `paplay` are both the pacat binary, so
+application.process.binary is "pacat" for a recording and a playback stream alike, and only
+the kind of stream tells a call from ringing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.detect.base import CallSignal
+from agent.detect.pulse_streams import PulseStreamDetector
+from testbed.pulse import PulseServer, running_pulse_server
+from tests.helpers.softphone import Signals
+
+
+@pytest.fixture
+def detector(pulse_server: PulseServer) -> Iterator[tuple[PulseStreamDetector, Signals]]:
+    detector = PulseStreamDetector("/usr/bin/pacat", server=pulse_server.env["PULSE_SERVER"])
+    signals = Signals()
+    detector.start(signals)
+    try:
+        yield detector, signals
+    finally:
+        started = time.monotonic()
+        detector.stop()
+        assert time.monotonic() - started < 1.0
+
+
+def _recorder(pulse: PulseServer, tmp_path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["parecord", "--device=virtmic", "--raw", str(tmp_path / "mic.raw")], env=pulse.env
+    )
+
+
+def test_recording_stream_is_a_call_and_playback_is_not(
+    detector: tuple[PulseStreamDetector, Signals], pulse_server: PulseServer, tmp_path: Path
+) -> None:
+    _, signals = detector
+    ringing = subprocess.Popen(
+        ["pacat", "--playback", "--device=callsink", "--raw"],
+        env=pulse_server.env,
+        stdin=subprocess.PIPE,
+    )
+    try:
+        assert ringing.stdin is not None
+        ringing.stdin.write(b"\0" * 48000)
+        ringing.stdin.flush()
+        time.sleep(0.8)
+        assert signals.items == []
+    finally:
+        ringing.kill()
+        ringing.communicate()
+
+    started_at = time.time()
+    recorder = _recorder(pulse_server, tmp_path)
+    try:
+        ((arrived, off),) = signals.wait_for(1, timeout=5)
+        assert off.off_hook
+        assert off.detector == "pulse"
+        assert off.call_id is not None
+        assert off.call_id.startswith("pulse-")
+        assert arrived - started_at < 2.0
+    finally:
+        killed_at = time.time()
+        recorder.kill()
+        recorder.wait()
+    (_, (arrived, on)) = signals.wait_for(2, timeout=5)
+    assert on == CallSignal(
+        False, off.call_id, "pulse", f"recording stream {off.call_id[6:]} closed"
+    )
+    assert arrived - killed_at < 0.5
+
+
+def test_other_programs_recording_are_ignored(pulse_server: PulseServer, tmp_path: Path) -> None:
+    detector = PulseStreamDetector("baresip", server=pulse_server.env["PULSE_SERVER"])
+    signals = Signals()
+    detector.start(signals)
+    recorder = _recorder(pulse_server, tmp_path)
+    try:
+        time.sleep(0.8)
+        assert signals.items == []
+    finally:
+        recorder.kill()
+        recorder.wait()
+        detector.stop()
+
+
+def test_server_loss_ends_the_call(tmp_path: Path) -> None:
+    (tmp_path / "pulse").mkdir()
+    with running_pulse_server(tmp_path / "pulse") as pulse:
+        detector = PulseStreamDetector("pacat", server=pulse.env["PULSE_SERVER"])
+        signals = Signals()
+        detector.start(signals)
+        recorder = _recorder(pulse, tmp_path)
+        try:
+            ((_, off),) = signals.wait_for(1, timeout=5)
+            assert off.off_hook
+            subprocess.run(["pactl", "exit"], env=pulse.env, check=True, timeout=10)
+            (_, (_, on)) = signals.wait_for(2, timeout=5)
+            assert on == CallSignal(False, off.call_id, "pulse", "audio server connection lost")
+        finally:
+            recorder.kill()
+            recorder.wait()
+            started = time.monotonic()
+            detector.stop()
+            assert time.monotonic() - started < 1.0
