@@ -17,6 +17,7 @@ from agent.doctor.result import CheckResult, fail, ok, warn
 from agent.paths import AgentPaths
 from agent.settings.fields import AgentSettings
 from agent.vault_connection.client import DeviceClient, VaultRequestError
+from agent.vault_connection.local_vault import missing_vault_part
 from protocol.keys import KeyFileError
 from protocol.pinned_tls import TlsCertificateError, client_ssl_context
 from protocol.signing import DeviceKey
@@ -162,6 +163,17 @@ def _check_api(url: str, context: ssl.SSLContext, enrolment: _Enrolment) -> list
 
 def check_vault(config: AgentSettings, paths: AgentPaths) -> list[CheckResult]:
     if not config.vault_url:
+        missing = missing_vault_part()
+        if missing:
+            return [
+                fail(
+                    "vault",
+                    "embedded default, but Callreel's vault part is not installed (missing:"
+                    f" {', '.join(missing)})",
+                    "set vault_url in the managed policy to the organisation's vault, or"
+                    " install it: pip install 'callreel[agent,vault]'",
+                )
+            ]
         state = "exists" if paths.local_vault_dir.is_dir() else "is created on first start"
         return [
             ok(

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import getpass
+import importlib.metadata
+import re
 import subprocess
 import sys
 import time
@@ -37,6 +39,25 @@ NEEDS_VAULT = (
     "the embedded default runs a local vault, which needs Callreel's vault part installed"
     " (pip install 'callreel[agent,vault]'); or set vault_url in the managed policy"
 )
+
+
+def missing_vault_part() -> list[str]:
+    """The distributions of Callreel's `vault` extra that are not installed here (an agent-only
+    install has none of them): the embedded default cannot start its vault without them."""
+    try:
+        requirements = importlib.metadata.requires("callreel") or []
+    except importlib.metadata.PackageNotFoundError:
+        return []  # run from a source tree, not installed: nothing to compare with
+    missing = []
+    for requirement in requirements:
+        if 'extra == "vault"' not in requirement:
+            continue
+        name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +139,9 @@ def _wait_until_ready(process: subprocess.Popen[bytes], ready_file: Path, log: P
 @contextlib.contextmanager
 def running_local_vault(paths: AgentPaths) -> Iterator[LocalVault]:
     """Serve the local vault for as long as the agent runs, enrolled and ready."""
+    missing = missing_vault_part()
+    if missing:
+        raise EnrolmentError(f"{NEEDS_VAULT} (missing: {', '.join(missing)})")
     data_dir = paths.local_vault_dir
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     log = data_dir / "serve.log"
