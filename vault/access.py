@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from protocol.api.agent import AccessRecord
-from protocol.api.staff import RecordingView
+from protocol.api.staff import AuditDetails, RecordingView
 from protocol.api.vocabulary import Purpose, StoredRecordingState
 from protocol.recording_metadata import MetadataError, RecordingMetadataView, parse_metadata
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
@@ -155,7 +155,6 @@ def open_recording(
     *,
     action: str,
     permission: Permission,
-    details: dict[str, str] | None = None,
 ) -> Media:
     actor.require(permission)
     with ctx.engine.connect() as connection:
@@ -166,7 +165,7 @@ def open_recording(
         actor=actor.username,
         action=action,
         subject=str(recording_id),
-        details={"purpose": stated.value, **(details or {})},
+        details=AuditDetails(purpose=stated.value),
     )
     return decrypt_media(ctx, recording_id)
 

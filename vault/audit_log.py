@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from protocol.api.staff import AuditDetails
 from vault.audit_chain import AuditRecord, ChainBreak, append_record, verify_chain
 from vault.db.engine import write_transaction
 from vault.db.tables import audit_log
@@ -54,10 +54,12 @@ def append(
     actor: str,
     action: str,
     subject: str,
-    details: Mapping[str, str] | None = None,
+    details: AuditDetails | None = None,
 ) -> AuditRecord:
     """Write one record and commit it; Unavailable if it cannot be written (then the caller
-    must refuse the access it was about to grant)."""
+    must refuse the access it was about to grant). The details' keys are AuditDetails' fields:
+    declared once, for the log and for the API that shows it."""
+    fields = {} if details is None else details.model_dump(exclude_none=True)
     # Two writers that read the same head both try the same sequence number, the primary
     # key: one wins, the other reads the new head and tries again. The chain cannot fork.
     with _local_writer:
@@ -70,7 +72,7 @@ def append(
                         actor=actor,
                         action=action,
                         subject=subject,
-                        details=details,
+                        details=fields,
                     )
                     connection.execute(
                         audit_log.insert().values(

@@ -8,7 +8,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from protocol.api.staff import ReleaseView
+from protocol.api.staff import AuditDetails, ReleaseView
 from protocol.api.vocabulary import Purpose
 from vault import audit_log
 from vault.access import Media, check_openable, decrypt_media, recording_row
@@ -57,7 +57,7 @@ def request(
         actor=actor.username,
         action="release-request",
         subject=str(recording_id),
-        details={"release": str(release_id), "purpose": purpose.value, "recipient": recipient},
+        details=AuditDetails(release=str(release_id), purpose=purpose.value, recipient=recipient),
     )
     return release_id
 
@@ -84,7 +84,7 @@ def authorise(ctx: VaultContext, actor: Actor, release_id: uuid.UUID) -> None:
         actor=actor.username,
         action="release-authorise",
         subject=str(row.recording_id),
-        details={"release": str(release_id), "purpose": str(row.purpose)},
+        details=AuditDetails(release=str(release_id), purpose=str(row.purpose)),
     )
 
 
@@ -105,7 +105,7 @@ def export(ctx: VaultContext, actor: Actor, release_id: uuid.UUID) -> Media:
         actor=actor.username,
         action="release-export",
         subject=str(row.recording_id),
-        details={"release": str(release_id), "purpose": str(row.purpose)},
+        details=AuditDetails(release=str(release_id), purpose=str(row.purpose)),
     )
     return decrypt_media(ctx, row.recording_id)
 

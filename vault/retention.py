@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from protocol.api.staff import AuditDetails
 from protocol.api.vocabulary import StoredRecordingState
 from vault import audit_log, keystore
 from vault.access import recording_row
@@ -56,7 +57,7 @@ def _apply_hold(
         actor=actor.username,
         action="legal-hold" if reason is not None else "legal-hold-lifted",
         subject=str(recording_id),
-        details=None if reason is None else {"reason": reason},
+        details=None if reason is None else AuditDetails(reason=reason),
     )
 
 
@@ -85,7 +86,7 @@ def shred(ctx: VaultContext, recording_id: uuid.UUID, *, actor: str, reason: str
         actor=actor,
         action="deletion",
         subject=str(recording_id),
-        details={"reason": reason},
+        details=AuditDetails(reason=reason),
     )
     with write_transaction(ctx.engine) as connection:
         row = recording_row(connection, recording_id)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from protocol.api.agent import TrainingSessionView
+from protocol.api.staff import AuditDetails
 from protocol.api.vocabulary import Purpose
 from vault import audit_log
 from vault.accounts import find_user, parse_roles
@@ -82,12 +83,12 @@ def start(engine: Engine, actor: Actor, request: SessionRequest, *, now: datetim
         actor=actor.username,
         action="session-start",
         subject=str(session_id),
-        details={
-            "purpose": request.purpose.value,
-            "calls": str(request.calls),
-            "agent": request.agent or "",
-            "team": request.team or "",
-        },
+        details=AuditDetails(
+            purpose=request.purpose.value,
+            calls=str(request.calls),
+            agent=request.agent or "",
+            team=request.team or "",
+        ),
     )
     return session_id
 

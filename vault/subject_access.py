@@ -10,6 +10,7 @@ import zipfile
 
 import sqlalchemy as sa
 
+from protocol.api.staff import AuditDetails
 from protocol.api.vocabulary import StoredRecordingState
 from vault import audit_log
 from vault.access import decrypt_media, describe
@@ -43,7 +44,7 @@ def export_agent(ctx: VaultContext, actor: Actor, agent_username: str) -> bytes:
         actor=actor.username,
         action="subject-access-export",
         subject=agent_username,
-        details={"recordings": str(len(recording_rows))},
+        details=AuditDetails(recordings=str(len(recording_rows))),
     )
     summary = {
         "agent": {
@@ -97,7 +98,7 @@ def export_agent(ctx: VaultContext, actor: Actor, agent_username: str) -> bytes:
                 actor=actor.username,
                 action="subject-access-export",
                 subject=str(row.id),
-                details={"purpose": "subject-access", "agent": agent_username},
+                details=AuditDetails(purpose="subject-access", agent=agent_username),
             )
             try:
                 media = decrypt_media(ctx, row.id)

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from protocol.api.staff import AuditDetails
 from vault import audit_log
 from vault.db.opening import open_database
 
@@ -39,7 +40,7 @@ def filled(db_url: str) -> Iterator[tuple[Engine, str]]:
             actor="tina",
             action="playback",
             subject=f"recording-{n}",
-            details={"purpose": "training"},
+            details=AuditDetails(purpose="training"),
         ).record_hash
     yield engine, head
     engine.dispose()

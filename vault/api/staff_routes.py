@@ -116,7 +116,7 @@ def add_user(body: NewUser, actor: CurrentActor, ctx: Context) -> UserAdded:
         actor=actor.username,
         action="user-add",
         subject=body.username,
-        details={"roles": ",".join(sorted(roles))},
+        details=AuditDetails(roles=",".join(sorted(roles))),
     )
     return UserAdded(username=body.username)
 
