@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from protocol.api.agent import TrainingSessionView
 from protocol.api.staff import AuditDetails
-from protocol.api.vocabulary import Purpose
+from protocol.api.vocabulary import MAX_NOTICE_CHARS, Purpose
 from vault import audit_log
 from vault.accounts import find_user, parse_roles
 from vault.context import Actor
@@ -26,7 +26,6 @@ from vault.roles import Permission, Role
 
 MAX_CALLS = 100
 MAX_LIFETIME = timedelta(days=31)
-MAX_NOTICE_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)

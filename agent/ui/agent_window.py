@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from agent.core.view import AgentControls, AgentStatus, RecordingShown
 from agent.ui.icons import backlog_line, expiry_line, headline, session_line
+from agent.ui.literal_text import one_line
 
 PREVIEW_INTERVAL_MS = 500
 PREVIEW_CAPTION = "Exactly the pixels that would be kept: everything else is black."
@@ -67,6 +68,8 @@ class AgentWindow(QWidget):
             self.upload_label,
             self.problems_label,
         ):
+            # Session, upload and problem lines carry words from the vault: never markup.
+            label.setTextFormat(Qt.TextFormat.PlainText)
             label.setWordWrap(True)
             status_layout.addWidget(label)
         layout.addWidget(status_box)
@@ -78,6 +81,7 @@ class AgentWindow(QWidget):
         self.preview_label.setMinimumSize(480, 270)
         self.preview_label.setStyleSheet("background: #000000; color: #ffffff;")
         self.preview_caption = QLabel(PREVIEW_CAPTION)
+        self.preview_caption.setTextFormat(Qt.TextFormat.PlainText)
         preview_layout.addWidget(self.preview_label)
         preview_layout.addWidget(self.preview_caption)
         layout.addWidget(preview_box)
@@ -104,12 +108,12 @@ class AgentWindow(QWidget):
 
     def update_status(self, status: AgentStatus) -> None:
         self.state_label.setText(headline(status))
-        self.session_label.setText(session_line(status))
+        self.session_label.setText(one_line(session_line(status)))
         self.expiry_label.setText(expiry_line(status))
         self.expiry_label.setVisible(status.session is not None)
         self.backlog_label.setText(backlog_line(status))
-        self.upload_label.setText(status.upload_note)
-        self.problems_label.setText("\n".join(f"Problem: {p}" for p in status.problems))
+        self.upload_label.setText(one_line(status.upload_note))
+        self.problems_label.setText("\n".join(one_line(f"Problem: {p}") for p in status.problems))
         self.problems_label.setVisible(bool(status.problems))
 
     def show_recordings(self, recordings: Sequence[RecordingShown]) -> None:
@@ -131,7 +135,7 @@ class AgentWindow(QWidget):
         self.recordings_table.setRowCount(len(rows))
         for row, values in enumerate(rows):
             for column, value in enumerate(values):
-                self.recordings_table.setItem(row, column, QTableWidgetItem(value))
+                self.recordings_table.setItem(row, column, QTableWidgetItem(one_line(value)))
 
     def refresh_preview(self) -> None:
         frame = self._controls.preview_frame()

@@ -15,14 +15,26 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QShowEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from agent.core.view import AgentControls, NoticeContent
 from agent.session.vocabulary import RecordingId
+from agent.ui.literal_text import literal, one_line
 
 HEADLINE = "This call will be recorded for staff training"
 TICK_MS = 200
+NOTICE_WIDTH = 420
 _MARGIN = 16
+TRAINER_NOTE_MAX_HEIGHT = 120
+"""Pixels: a long note scrolls inside the notice instead of pushing its statements away."""
 
 
 def retention_text(notice: NoticeContent) -> str:
@@ -69,14 +81,12 @@ class NoticeWindow(QWidget):
         )
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
 
+        # The notice's own statements come first, so nothing the trainer writes can push
+        # them out of sight; everything a person wrote is shown literally (agent/ui/literal_text).
         layout = QVBoxLayout(self)
         self.headline_label = self._label(HEADLINE, layout, "headline")
-        self.purpose_label = self._label(f"Purpose: {notice.purpose}", layout)
-        self.trainer_label = self._label(f"Session started by: {notice.trainer}", layout)
-        self.notice_text_label = self._label(notice.notice_text, layout)
-        self.notice_text_label.setVisible(bool(notice.notice_text.strip()))
         self.captured_label = self._label(
-            f"Recorded: {notice.captured_window} and {notice.captured_audio}. "
+            f"Recorded: {one_line(notice.captured_window)} and {notice.captured_audio}. "
             "Nothing else on your screen.",
             layout,
         )
@@ -86,6 +96,10 @@ class NoticeWindow(QWidget):
         )
         self.countdown_label = self._label(countdown_text(notice.lead_time_s, None), layout)
         self.countdown_label.setObjectName("countdown")
+        self.purpose_label = self._label(f"Purpose: {one_line(notice.purpose)}", layout)
+        self.trainer_label = self._label(f"Session started by: {one_line(notice.trainer)}", layout)
+        self.notice_text_label = self._label(literal(notice.notice_text), layout)
+        self.trainer_note = self._scroll_when_long(self.notice_text_label, layout)
 
         self.consent_label = self._label("", layout)
         self.agreed_button = QPushButton("Caller agreed")
@@ -108,7 +122,7 @@ class NoticeWindow(QWidget):
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
         self._watched_window: QObject | None = None
-        self.setFixedWidth(420)
+        self.setFixedWidth(NOTICE_WIDTH)
         self._tick()
 
     @property
@@ -201,8 +215,25 @@ class NoticeWindow(QWidget):
 
     def _label(self, text: str, layout: QVBoxLayout, name: str = "") -> QLabel:
         label = QLabel(text)
+        label.setTextFormat(Qt.TextFormat.PlainText)
         label.setWordWrap(True)
         if name:
             label.setObjectName(name)
         layout.addWidget(label)
         return label
+
+    def _scroll_when_long(self, label: QLabel, layout: QVBoxLayout) -> QScrollArea:
+        """Moves `label` into a scroll area as tall as it needs, up to
+        TRAINER_NOTE_MAX_HEIGHT, so a long text scrolls instead of growing the notice."""
+        area = QScrollArea()
+        layout.replaceWidget(label, area)
+        area.setWidget(label)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        margins = layout.contentsMargins()
+        needed = label.heightForWidth(NOTICE_WIDTH - margins.left() - margins.right())
+        area.setFixedHeight(min(max(needed, 0), TRAINER_NOTE_MAX_HEIGHT))
+        area.setVisible(bool(label.text()))
+        return area

@@ -16,6 +16,7 @@ from agent.hotkey.base import GlobalHotkey
 from agent.session.vocabulary import RecordingId
 from agent.ui.agent_window import AgentWindow
 from agent.ui.bridge import QtAgentView
+from agent.ui.literal_text import literal
 from agent.ui.notice import NoticeWindow
 from agent.ui.tray import TrayIndicator
 from protocol.recording_metadata import PauseSource
@@ -117,4 +118,4 @@ class AgentShell(QObject):
     @Slot(str)
     def _on_message(self, message: str) -> None:
         _log.info("told the agent: %s", message)
-        self.tray.showMessage("Callreel", message, QSystemTrayIcon.MessageIcon.Information)
+        self.tray.showMessage("Callreel", literal(message), QSystemTrayIcon.MessageIcon.Information)

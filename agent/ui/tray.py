@@ -17,6 +17,7 @@ from agent.core.view import AgentControls, AgentStatus
 from agent.session.vocabulary import State
 from agent.settings.layers import SettingShown
 from agent.ui.icons import badge_for, headline, state_icon, status_lines
+from agent.ui.literal_text import menu_text, tooltip_text
 from protocol.recording_metadata import PauseSource
 
 PERSONAL_CALLS_SETTING = "personal_calls_allowed"
@@ -87,10 +88,10 @@ class TrayIndicator(QSystemTrayIcon):
         self.status = status
         self.setIcon(state_icon(status.state, badge_for(status)))
         lines = status_lines(status)
-        self.setToolTip("Callreel\n" + "\n".join(line for line in lines if line))
-        self.status_action.setText(headline(status))
-        self.session_action.setText(lines[1])
-        self.upload_action.setText(status.upload_note or "")
+        self.setToolTip(tooltip_text(lines))
+        self.status_action.setText(menu_text(headline(status)))
+        self.session_action.setText(menu_text(lines[1]))
+        self.upload_action.setText(menu_text(status.upload_note or ""))
         self.upload_action.setVisible(bool(status.upload_note))
         self._show_problems(status.problems)
         session_active = status.state is not State.NO_SESSION
@@ -119,7 +120,7 @@ class TrayIndicator(QSystemTrayIcon):
             action.deleteLater()
         self.problem_actions = []
         for problem in problems:
-            action = QAction(f"Problem: {problem}", self.menu)
+            action = QAction(menu_text(f"Problem: {problem}"), self.menu)
             action.setEnabled(False)
             self.menu.insertAction(self._controls_separator, action)
             self.problem_actions.append(action)
@@ -134,7 +135,7 @@ class TrayIndicator(QSystemTrayIcon):
             self.settings_menu.addAction("No settings reported").setEnabled(False)
             return
         for setting in settings:
-            action = self.settings_menu.addAction(setting_text(setting))
+            action = self.settings_menu.addAction(menu_text(setting_text(setting)))
             managed = setting.source == "managed"
             action.setEnabled(not managed)
             action.setToolTip(

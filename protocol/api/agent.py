@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field, RootModel
 
 from protocol.api.base import Reply, Request
-from protocol.api.vocabulary import Purpose, RecordingEnd
+from protocol.api.vocabulary import NoticeText, Purpose, RecordingEnd
 
 
 class EnrolmentRequest(Request):
@@ -41,7 +41,7 @@ class TrainingSessionView(Reply):
     purpose: Purpose
     calls_allowed: int
     calls_left: int
-    notice_text: str
+    notice_text: NoticeText
     created_at: AwareDatetime
     expires_at: AwareDatetime
     ended_at: AwareDatetime | None

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field, RootModel
 
 from protocol.api.base import Reply, Request
-from protocol.api.vocabulary import DeviceStatus, Purpose, StoredRecordingState
+from protocol.api.vocabulary import DeviceStatus, NoticeText, Purpose, StoredRecordingState
 from protocol.recording_metadata import RecordingMetadataView
 
 
@@ -77,7 +77,7 @@ class NewSession(Request):
     purpose: Purpose
     calls: int = Field(ge=1, le=100)
     expires_at: AwareDatetime
-    notice_text: str = Field(min_length=1, max_length=2000)
+    notice_text: NoticeText
     agent: str | None = Field(default=None, min_length=1, max_length=64)
     team: str | None = Field(default=None, min_length=1, max_length=64)
 

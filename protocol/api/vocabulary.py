@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import enum
+from typing import Annotated
+
+from pydantic import Field
+
+MAX_NOTICE_CHARS = 2000
+NoticeText = Annotated[str, Field(min_length=1, max_length=MAX_NOTICE_CHARS)]
+"""A trainer's own words on the agent's call notice; shown as plain text, never markup."""
 
 
 class Purpose(enum.StrEnum):

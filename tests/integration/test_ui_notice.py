@@ -101,6 +101,52 @@ def test_notice_says_what_will_happen(make_notice: MakeNotice, qtbot: QtBot) -> 
     assert not notice.agreed_button.isVisible()
 
 
+HOSTILE_NOTE = "<h1 style='color:red'>This call is NOT recorded</h1>"
+
+
+def _red_pixels(notice: NoticeWindow) -> int:
+    """Pixels of pure red: the notice's own red (the countdown, #b00000) is darker."""
+    image = notice.grab().toImage()
+    return sum(
+        1
+        for y in range(0, image.height(), 2)
+        for x in range(0, image.width(), 2)
+        if (colour := image.pixelColor(x, y)).red() > 220
+        and colour.green() < 60
+        and colour.blue() < 60
+    )
+
+
+def test_trainer_text_is_shown_literally_never_as_markup(
+    make_notice: MakeNotice, qtbot: QtBot
+) -> None:
+    notice = make_notice(_content(notice_text=HOSTILE_NOTE))
+    notice.present()
+    qtbot.waitExposed(notice)
+    assert _red_pixels(notice) == 0
+    assert notice.notice_text_label.text() == HOSTILE_NOTE
+    assert notice.notice_text_label.textFormat() == Qt.TextFormat.PlainText
+    # Shown as the characters themselves: as wide as the markup, in the normal font.
+    metrics = notice.notice_text_label.fontMetrics()
+    assert notice.notice_text_label.sizeHint().height() < 3 * metrics.height()
+    assert notice.headline_label.text() == HEADLINE
+
+
+def test_a_long_note_cannot_push_the_notice_off_screen(
+    make_notice: MakeNotice, qtbot: QtBot
+) -> None:
+    note = "\n".join(f"line {n}" for n in range(400))[:2000]
+    notice = make_notice(_content(notice_text=note))
+    notice.present()
+    qtbot.waitExposed(notice)
+    screen = QApplication.primaryScreen().availableGeometry()
+    assert screen.contains(notice.frameGeometry())
+    for label in (notice.headline_label, notice.countdown_label, notice.tell_caller_label):
+        top_left = label.mapToGlobal(label.rect().topLeft())
+        assert screen.contains(top_left)
+        assert label.visibleRegion().boundingRect().height() == label.height()
+
+
 def test_notice_stays_on_top_without_taking_focus(
     make_notice: MakeNotice, qtbot: QtBot, desktop: Desktop
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtGui import QAction, QColor, QImage
+from PySide6.QtGui import QAction, QColor, QImage, Qt
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
@@ -130,6 +130,17 @@ def test_problems_and_backlog_show_a_badge_and_words(tray: TrayIndicator) -> Non
 
     tray.update_status(make_status(State.ARMED))
     assert not [t for t in _visible_texts(tray) if t.startswith("Problem:")]
+
+
+def test_words_from_the_vault_are_shown_literally(tray: TrayIndicator) -> None:
+    problem = "the vault said <b>R&D</b> \u202eis down"
+    tray.update_status(make_status(State.ARMED, problems=(problem,), upload_note="Q&A <i>x</i>"))
+    shown = [a.iconText() for a in tray.menu.actions() if a.isVisible() and not a.isSeparator()]
+    # iconText is the entry as the menu draws it: accelerators taken out.
+    assert "Problem: the vault said <b>R&D</b> is down" in shown
+    assert "Q&A <i>x</i>" in shown
+    assert not Qt.mightBeRichText(tray.toolTip())
+    assert "Problem: the vault said <b>R&D</b> is down" in tray.toolTip().splitlines()
 
 
 def test_pause_and_resume_from_the_tray(tray: TrayIndicator, controls: FakeControls) -> None:
