@@ -116,6 +116,9 @@ def parse_request(data: bytes) -> dict[str, object] | str:
         request = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         return f"request is not JSON: {exc}"
+    except RecursionError:
+        # A few thousand '[' fit in MAX_REQUEST_BYTES; the parser gives up on its nesting.
+        return "request is not JSON this agent accepts: nested too deeply"
     if not isinstance(request, dict):
         return "request must be a JSON object"
     command = request.get("command")
@@ -316,8 +319,8 @@ def send_command(
         raise ControlError(f"the control channel failed: {exc or type(exc).__name__}") from exc
     try:
         reply = json.loads(reply_bytes)
-    except ValueError as exc:
-        raise ControlError(f"the agent's answer is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ControlError(f"the agent's answer is not JSON: {exc!r}") from exc
     if not isinstance(reply, dict):
         raise ControlError("the agent's answer is not a JSON object")
     return reply

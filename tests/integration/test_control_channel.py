@@ -109,6 +109,8 @@ def _raw_request(runtime_dir: Path, payload: bytes) -> dict[str, object]:
         (b'{"command": ""}', "string 'command'"),
         (json.dumps({"command": "x", "pad": "a" * MAX_REQUEST_BYTES}).encode(), "larger than 4096"),
         (b'{"command": "boom"}', "internal error: RuntimeError"),
+        (b"[" * 4000, "nested too deeply"),
+        (b'{"command": "status", "args": ' + b"[" * 4000, "nested too deeply"),
     ],
 )
 @pytest.mark.logs_errors(r"control channel: handler failed on 'boom'")
