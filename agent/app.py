@@ -41,6 +41,7 @@ from agent.ui.shell import AgentShell
 from agent.upload.uploader import Uploader, UploadStatus
 from agent.vault_connection.enrolment import Enrolment, EnrolmentError, device_client
 from agent.vault_connection.local_vault import running_local_vault
+from protocol.private_directories import NotPrivateError, make_private
 from protocol.recording_metadata import PauseSource
 from protocol.version import VERSION
 
@@ -49,7 +50,6 @@ PROG = "callreel-agent run"
 
 
 def _log_to(paths: AgentPaths) -> None:
-    paths.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(
         paths.data_dir / "agent.log", maxBytes=5 * 1024 * 1024, backupCount=3
     )
@@ -126,6 +126,13 @@ def run_agent(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
+    # Whatever the agent writes from here on (log, manifest, local vault) is the user's own.
+    os.umask(0o077)
+    try:
+        make_private(paths.data_dir, "data directory")
+    except NotPrivateError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
     _log_to(paths)
     for problem in effective.problems:
         log.warning("setting ignored: %s", problem)
@@ -142,7 +149,7 @@ def run_agent(args: argparse.Namespace) -> int:
         return 1
     try:
         return _run_locked(args, paths, effective.values, effective.shown())
-    except (EnrolmentError, SpoolError) as exc:
+    except (EnrolmentError, SpoolError, NotPrivateError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from protocol.private_directories import NotPrivateError, make_private
 from protocol.segments.format import MediaType, SegmentError, parse_header
 
 log = logging.getLogger(__name__)
@@ -226,9 +227,11 @@ class Spool:
         self._lock = threading.RLock()
         self._error: str | None = None
         try:
-            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_private(root, "spool")
             for directory in (self._segments_dir, self._tmp_dir, self._quarantine_dir):
                 directory.mkdir(mode=0o700, exist_ok=True)
+        except NotPrivateError as exc:
+            raise SpoolError(str(exc)) from exc
         except OSError as exc:
             raise SpoolError(f"cannot create spool directory {root}: {exc}") from exc
         self._process_lock = FileLock(root / "spool.lock")

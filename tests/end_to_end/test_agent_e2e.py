@@ -215,3 +215,22 @@ def test_a_killed_agent_uploads_every_complete_segment_and_marks_the_recording_i
     assert world.vault.segment_indices(str(recording["id"])) == list(range(spooled))
     call.wait(60)
     microphone.wait(30)
+
+
+def test_an_agent_started_on_a_loose_data_directory_makes_it_private(world: World) -> None:
+    # As an older install, a restore from backup or a hand-made directory could leave it.
+    world.agent.stop()
+    data = world.root / "agent" / "data"
+    loosened = [data, data / "spool", data / "spool" / "manifest.sqlite", data / "agent.log"]
+    for path in loosened:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+    world.agent.start()
+
+    loose = [
+        path
+        for path in [data, *data.rglob("*")]
+        if not path.is_symlink() and path.lstat().st_mode & 0o077
+    ]
+    assert loose == [], [(str(p), oct(p.lstat().st_mode)) for p in loose]
+    assert "was open to other users: made" in world.agent.log()
