@@ -68,6 +68,7 @@ from agent.session.vocabulary import (
     StartCapture,
     StopCapture,
     TimerKind,
+    TrainingSession,
 )
 from agent.settings.layers import SettingShown
 from agent.spool.spool import RecordingState, Spool
@@ -354,12 +355,30 @@ class AgentCore:
                 self._feed(item, from_user=False)
 
     def _feed(self, event: Event, *, from_user: bool) -> None:
+        session_before = self._machine.session
         for command in self._machine.handle(event):
             self._carry_out(command, from_user=from_user)
+        if session_before is not None and self._machine.session is None:
+            self._log_session_over(session_before)
         if isinstance(event, Pause | Resume):
             capturing = self._capturing()
             if capturing is not None:
                 capturing.note_pause_sources(self._machine.paused_by)
+
+    def _log_session_over(self, session: TrainingSession) -> None:
+        used = self._machine.calls_used(session.session_id)
+        if used >= session.quota:
+            why = "all its calls are used"
+        elif self._clock() >= session.expires_at:
+            why = "it expired"
+        else:
+            why = "the trainer ended it"
+        log.info(
+            "training session %s is over for this agent: %s (%d recorded here)",
+            session.session_id,
+            why,
+            used,
+        )
 
     def _carry_out(self, command: Command, *, from_user: bool) -> None:
         log.debug("command %r", command)

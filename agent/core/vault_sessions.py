@@ -47,18 +47,13 @@ def quota_for_machine(
     """Calls the machine may still count for this session, from its own count up.
 
     The vault counts a call when its recording is registered, which the uploader does after
-    the call; calls kept here but not yet registered are counted from the spool. The machine
-    counts the calls it recorded itself, so those are added back.
+    the call; calls kept here but not yet registered are counted from the spool, which holds a
+    recording from the moment its capture starts. What the machine used itself, including the
+    call being captured now, is in those counts too, so it is added back: the machine compares
+    its own count with the quota.
     """
-    allowed = entry.calls_allowed
-    used_at_vault = allowed - entry.calls_left
-    machine_session = machine.session
-    own = (
-        machine.calls_recorded
-        if machine_session is not None and machine_session.session_id == session_id
-        else 0
-    )
-    return allowed - (used_at_vault + unregistered - own)
+    used_elsewhere = entry.calls_allowed - entry.calls_left + unregistered
+    return entry.calls_allowed - (used_elsewhere - machine.calls_used(session_id))
 
 
 class SessionTracker:
@@ -89,6 +84,14 @@ class SessionTracker:
             machine_session = machine.session
             if session is None:
                 if machine_session is not None and machine_session.session_id == session_id:
+                    log.info(
+                        "training session %s: all %d calls used (%d counted by the vault, %d"
+                        " waiting to upload); no further call is recorded",
+                        session_id,
+                        entry.calls_allowed,
+                        entry.calls_allowed - entry.calls_left,
+                        unregistered_by_session.get(session_id, 0),
+                    )
                     feed(QuotaUsedUp(session_id))
                 continue
             if self._delivered.get(session_id) == session:

@@ -207,6 +207,15 @@ class RecordingStateMachine:
         """Calls kept under the session in force (or under the last one, once it is over)."""
         return self._calls_recorded_by_session.get(self._last_session_id, 0)
 
+    def calls_used(self, session_id: str) -> int:
+        """Calls of `session_id`'s quota this machine has used: those kept, and the one being
+        captured now (or stopping to be kept), whose recording the spool already holds."""
+        being_kept = self._recording.session_id == session_id and (
+            self._state in _CAPTURING
+            or (self._state is State.FINISHING and self._recording.finishing_kept)
+        )
+        return self._calls_recorded_by_session.get(session_id, 0) + int(being_kept)
+
     @property
     def paused_by(self) -> frozenset[PauseSource]:
         return frozenset(self._pause_sources)

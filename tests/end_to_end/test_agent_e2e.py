@@ -171,6 +171,35 @@ def test_a_call_is_recorded_once_after_the_notice_and_a_call_past_the_quota_is_n
     assert world.agent.spooled_segments() == spooled_before == 0
 
 
+@pytest.mark.parametrize("calls", [2, 3])
+def test_a_session_of_n_calls_records_n_calls_with_polls_inside_each(
+    world: World, calls: int
+) -> None:
+    # The agent polls every second and each call lasts four: several polls fall inside
+    # every recording, and the uploader registers each call at the vault only after it.
+    start_session(world.vault, world.people, calls=calls)
+    world.agent.wait_for_state("armed")
+    for number in range(1, calls + 1):
+        call, microphone = _call(world, 4.0, f"call-{number}")
+        world.agent.wait_for_state("recording", timeout=30)
+        call.wait(60)
+        microphone.wait(30)
+        if number < calls:
+            world.agent.wait_for_state("armed", timeout=30)
+
+    world.agent.wait_for_state("no_session", timeout=30)
+    wait_for(
+        lambda: (
+            len([r for r in recordings(world.vault, world.people) if r["state"] == "complete"])
+            == calls
+        ),
+        timeout=120,
+        what=f"{calls} complete recordings",
+    )
+    assert re.search(r"training session \S+ is over for this agent: all its calls are used",
+                     world.agent.log()), world.agent.log()  # fmt: skip
+
+
 def test_a_recording_made_while_the_vault_is_down_arrives_whole_when_it_is_back(
     world: World,
 ) -> None:
