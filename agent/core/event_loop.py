@@ -36,7 +36,7 @@ from agent.core.recordings_view import recordings_shown
 from agent.core.timers import Timers
 from agent.core.vault_sessions import SessionPoller, SessionTracker, VaultSessions
 from agent.core.view import AgentStatus, AgentView, NoticeContent, SessionSummary
-from agent.detect.base import CallSignal
+from agent.detect.base import CallSignal, UntrustedSource
 from agent.session.machine import RecordingStateMachine
 from agent.session.vocabulary import (
     CancelTimer,
@@ -242,7 +242,10 @@ class AgentCore:
 
     # --- inputs from detectors, the uploader and the control socket (any thread) --------
 
-    def on_call_signal(self, signal: CallSignal) -> None:
+    def on_call_signal(self, signal: CallSignal | UntrustedSource) -> None:
+        if isinstance(signal, UntrustedSource):
+            self.post(_Problem(f"{signal.detector} detector: {signal.problem}"))
+            return
         log.info(
             "call %s from %s (%s)",
             "off-hook" if signal.off_hook else "on-hook",

@@ -5,6 +5,10 @@ answered and CALL_CLOSED when it ends; other events (CALL_INCOMING, CALL_RTPESTA
 registration events) and command responses are ignored. If the socket drops while a call is
 up, baresip probably crashed: the call is reported over. Malformed input is logged and the
 connection is reopened, since the stream cannot be resynchronised.
+
+Whatever listens on the port is heard only if it is the softphone run by this user
+(agent/detect/trusted_process.py): with baresip down, any local user could bind the port and
+announce a call. Anything else is refused, reported once, and tried again later.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import json
 import logging
 import socket
 
-from agent.detect.base import CallSignal, Emit, ThreadedDetector
+from agent.detect.base import CallSignal, Emit, ThreadedDetector, UntrustedSource
 from agent.detect.names import DetectorName
 from agent.detect.netstring import NetstringDecoder, NetstringError
+from agent.detect.trusted_process import Softphone, tcp_peer_pid
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +35,13 @@ MAX_EVENT_BYTES = 64 * 1024
 class BaresipDetector(ThreadedDetector):
     name = DetectorName.BARESIP
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, softphone: Softphone) -> None:
         super().__init__()
         self._address = (host, port)
+        self._softphone = softphone
         self._calls: set[str] = set()
+        self._refused = ""
+        """The last refusal reported, so a retry every few seconds does not repeat it."""
 
     def _run(self, emit: Emit) -> None:
         backoff = RECONNECT_INITIAL
@@ -41,9 +49,10 @@ class BaresipDetector(ThreadedDetector):
         while not self._stopping.is_set():
             try:
                 with socket.create_connection(self._address, timeout=CONNECT_TIMEOUT) as sock:
-                    log.info("baresip detector: connected to %s:%d", *self._address)
-                    backoff, warned = RECONNECT_INITIAL, False
-                    self._read(sock, emit)
+                    if self._trusted(sock, emit):
+                        log.info("baresip detector: connected to %s:%d", *self._address)
+                        backoff, warned = RECONNECT_INITIAL, False
+                        self._read(sock, emit)
             except NetstringError as exc:
                 log.warning("baresip detector: malformed data from baresip, reconnecting: %s", exc)
             except OSError as exc:
@@ -57,6 +66,22 @@ class BaresipDetector(ThreadedDetector):
             if self._stopping.wait(backoff):
                 return
             backoff = min(backoff * 2, RECONNECT_MAX)
+
+    def _trusted(self, sock: socket.socket, emit: Emit) -> bool:
+        refusal = self._softphone.refusal(tcp_peer_pid(sock))
+        if refusal is None:
+            self._refused = ""
+            return True
+        if refusal != self._refused:
+            self._refused = refusal
+            problem = (
+                f"not listening to {self._address[0]}:{self._address[1]}: {refusal}. Calls are"
+                " not recorded until the softphone itself listens there (start it, or ask IT"
+                " to check baresip_ctrl_address)"
+            )
+            log.warning("baresip detector: %s", problem)
+            emit(UntrustedSource(self.name, problem))
+        return False
 
     def _read(self, sock: socket.socket, emit: Emit) -> None:
         sock.settimeout(READ_TIMEOUT)

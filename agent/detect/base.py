@@ -27,7 +27,16 @@ class CallSignal:
     """Why, for the log: 'CALL_ESTABLISHED', 'recording stream 12 closed', 'softphone exited'."""
 
 
-Emit = Callable[[CallSignal], None]
+@dataclass(frozen=True, slots=True)
+class UntrustedSource:
+    """A detector heard something it will not take as a call: not the softphone, or not
+    this user's (agent/detect/trusted_process.py). Shown to the agent as a problem."""
+
+    detector: str
+    problem: str
+
+
+Emit = Callable[[CallSignal | UntrustedSource], None]
 
 
 class CallDetector(abc.ABC):

@@ -45,23 +45,31 @@ def create_detectors(
                         "on Windows use 'windows-mic' or 'hook'"
                     )
                 from agent.detect.pulse_streams import PulseStreamDetector  # noqa: PLC0415
+                from agent.detect.trusted_process import Softphone  # noqa: PLC0415
 
-                detectors.append(PulseStreamDetector(softphone_executable))
+                detectors.append(PulseStreamDetector(Softphone.from_setting(softphone_executable)))
             case DetectorName.BARESIP:
                 from agent.detect.baresip_ctrl import BaresipDetector  # noqa: PLC0415
+                from agent.detect.trusted_process import Softphone  # noqa: PLC0415
 
                 try:
                     host, port = parse_host_port(baresip_address)
                 except ValueError as exc:
                     raise ValueError(f"baresip address: {exc}") from None
-                detectors.append(BaresipDetector(host, port))
+                detectors.append(
+                    BaresipDetector(host, port, Softphone.from_setting(softphone_executable))
+                )
             case DetectorName.WINDOWS_MIC:
                 if platform != "win32":
                     raise ValueError(
                         f"call detector 'windows-mic' works only on Windows, not on {platform}; "
                         "use 'pulse', 'baresip' or 'hook' here"
                     )
+                from agent.detect.trusted_process import Softphone  # noqa: PLC0415
                 from agent.detect.windows_mic import WindowsMicDetector  # noqa: PLC0415
 
-                detectors.append(WindowsMicDetector(softphone_executable))
+                # Windows names the program by its full path; a bare name would match a
+                # program of that name in any folder.
+                softphone = Softphone.from_setting(softphone_executable)
+                detectors.append(WindowsMicDetector(str(softphone.executable)))
     return detectors

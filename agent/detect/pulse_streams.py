@@ -2,8 +2,16 @@
 
 A softphone records the microphone only while a call is up; while it rings it only plays
 (baresip: a playback stream for the ring tone, then playback + recording once answered). So a
-source-output whose `application.process.binary` is the softphone's executable is a live
-call, and its disappearance ends it.
+source-output of the softphone is a live call, and its disappearance ends it.
+
+"Of the softphone" is decided by agent/detect/trusted_process.py from the stream's client
+process, never from the names a client sets about itself (`application.process.binary` is
+whatever the client says). The PID is the one the server took from the socket's credentials
+where it gives one (PipeWire's `pipewire.sec.pid`); PulseAudio keeps only the client's own
+`application.process.id`, which is then held to the same test: a running process of this
+user started from the softphone's executable. A per-user PulseAudio accepts only this user's
+clients (its socket is in the user's private runtime directory), so another user cannot
+present such a stream there at all.
 
 The server is polled every 100 ms: one round trip on a local socket, simpler and easier to
 stop than pulsectl's event loop (whose callbacks may not call back into the server). If the
@@ -15,11 +23,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from pathlib import PurePath
 from typing import Any
 
-from agent.detect.base import CallSignal, Emit, ThreadedDetector
+from agent.detect.base import CallSignal, Emit, ThreadedDetector, UntrustedSource
 from agent.detect.names import DetectorName
+from agent.detect.trusted_process import Softphone
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +35,33 @@ POLL_SECONDS = 0.1
 RECONNECT_INITIAL = 0.2
 RECONNECT_MAX = 5.0
 CONNECT_TIMEOUT = 1.0
+VERIFIED_PID = "pipewire.sec.pid"
+"""Set by the server from SO_PEERCRED (PipeWire and pipewire-pulse); clients cannot set it."""
+CLAIMED_PID = "application.process.id"
+CLAIMED_BINARY = "application.process.binary"
+
+
+def client_pid(client_properties: dict[str, str]) -> int | None:
+    """The client's process id: the server's verified one if it has it, else the claimed one."""
+    for key in (VERIFIED_PID, CLAIMED_PID):
+        value = client_properties.get(key, "")
+        if value.isdigit():
+            return int(value)
+    return None
 
 
 class PulseStreamDetector(ThreadedDetector):
     name = DetectorName.PULSE
 
-    def __init__(self, executable: str, server: str | None = None) -> None:
+    def __init__(self, softphone: Softphone, server: str | None = None) -> None:
+        """`server`: a libpulse server string such as `unix:/run/user/1000/pulse/native`
+        (default: libpulse's own)."""
         super().__init__()
-        """`executable`: the softphone's binary (basename or path); `server`: a libpulse
-        server string such as `unix:/run/user/1000/pulse/native` (default: libpulse's own)."""
-        self._binary = PurePath(executable).name
+        self._softphone = softphone
         self._server = server
         self._streams: set[int] = set()
+        self._verdicts: dict[tuple[int, int | None], str | None] = {}
+        """(client index, pid) -> why it is not the softphone, or None: checked once each."""
 
     def _run(self, emit: Emit) -> None:
         # Loaded here, in the detector's thread: pulsectl loads libpulse when imported, which
@@ -64,10 +87,11 @@ class PulseStreamDetector(ThreadedDetector):
 
     def _watch(self, pulse: Any, emit: Emit) -> None:
         while True:
+            clients = {client.index: client.proplist for client in pulse.client_list()}
             current = {
                 stream.index
                 for stream in pulse.source_output_list()
-                if stream.proplist.get("application.process.binary") == self._binary
+                if self._from_softphone(stream.client, clients.get(stream.client, {}), emit)
             }
             for index in sorted(current - self._streams):
                 emit(CallSignal(True, f"pulse-{index}", self.name, f"recording stream {index}"))
@@ -75,8 +99,23 @@ class PulseStreamDetector(ThreadedDetector):
                 reason = f"recording stream {index} closed"
                 emit(CallSignal(False, f"pulse-{index}", self.name, reason))
             self._streams = current
+            self._verdicts = {key: v for key, v in self._verdicts.items() if key[0] in clients}
             if self._stopping.wait(POLL_SECONDS):
                 return
+
+    def _from_softphone(self, client: int, properties: dict[str, str], emit: Emit) -> bool:
+        pid = client_pid(properties)
+        key = (client, pid)
+        if key not in self._verdicts:
+            refusal = self._softphone.refusal(pid)
+            self._verdicts[key] = refusal
+            # Other programs recording are none of our business; a client that claims to be
+            # the softphone and is not is worth telling.
+            if refusal is not None and properties.get(CLAIMED_BINARY) == self._softphone.name:
+                problem = f"a recording stream that claims to be {self._softphone.name}: {refusal}"
+                log.warning("pulse detector: %s", problem)
+                emit(UntrustedSource(self.name, problem))
+        return self._verdicts[key] is None
 
     def _forget_all(self, emit: Emit, reason: str) -> None:
         if self._stopping.is_set():

@@ -8,12 +8,12 @@ import importlib
 import os
 import socket
 import sys
-from pathlib import Path
 from typing import Any
 
 from agent.capture.audio.devices import DEFAULT_FAR_END, register_default_devices
 from agent.detect.addresses import parse_host_port
 from agent.detect.names import DetectorName
+from agent.detect.trusted_process import Softphone, tcp_peer_pid
 from agent.doctor.result import CheckResult, fail, ok, warn
 from agent.settings.fields import AgentSettings
 
@@ -94,8 +94,12 @@ def _check_baresip(config: AgentSettings) -> CheckResult:
     # The settings check refused anything else, so this parses.
     host, port = parse_host_port(config.baresip_ctrl_address)
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
-            pass
+        softphone = Softphone.from_setting(config.softphone_executable)
+    except ValueError as exc:
+        return fail(name, str(exc), "set softphone_executable in the managed policy")
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as sock:
+            refusal = softphone.refusal(tcp_peer_pid(sock))
     except OSError as exc:
         return fail(
             name,
@@ -103,7 +107,14 @@ def _check_baresip(config: AgentSettings) -> CheckResult:
             "start baresip with its ctrl_tcp module (in baresip's config: module ctrl_tcp.so"
             f" and ctrl_tcp_listen {host}:{port})",
         )
-    return ok(name, f"baresip ctrl_tcp answers at {host}:{port}")
+    if refusal is not None:
+        return fail(
+            name,
+            f"{host}:{port} is not this user's {softphone.executable}: {refusal}",
+            "stop whatever holds the port and start the softphone, or correct"
+            " baresip_ctrl_address and softphone_executable",
+        )
+    return ok(name, f"baresip ctrl_tcp answers at {host}:{port} ({softphone.executable})")
 
 
 def _check_pulse() -> CheckResult:
@@ -128,15 +139,17 @@ def _check_pulse() -> CheckResult:
 def _check_softphone(config: AgentSettings) -> CheckResult:
     import psutil  # noqa: PLC0415
 
-    wanted = config.softphone_executable
-    for process in psutil.process_iter(["name", "exe"]):
-        names = {process.info.get("name") or "", Path(process.info.get("exe") or "").name}
-        if wanted in names:
-            return ok("softphone", f"{wanted} is running (pid {process.pid})")
+    try:
+        softphone = Softphone.from_setting(config.softphone_executable)
+    except ValueError as exc:
+        return fail("softphone", str(exc), "set softphone_executable in the managed policy")
+    for process in psutil.process_iter():
+        if softphone.refusal(process.pid) is None:
+            return ok("softphone", f"{softphone.executable} is running (pid {process.pid})")
     return warn(
         "softphone",
-        f"{wanted} is not running right now",
-        "start the softphone; if it runs under another name, correct softphone_executable",
+        f"{softphone.executable} is not running as this user right now",
+        "start the softphone; if it is another program, correct softphone_executable",
     )
 
 

@@ -236,7 +236,9 @@ class AgentSettings:
         f"one or more of {', '.join(DetectorName)}",
         _detectors,
     )
-    softphone_executable: str = _setting("baresip", _TEXT, _P, "a process name", _non_empty)
+    softphone_executable: str = _setting(
+        "baresip", _TEXT, _P, "the softphone's program: a full path, or a name on PATH", _non_empty
+    )
     baresip_ctrl_address: str = _setting(
         "127.0.0.1:4444", _TEXT, _P, f"host:port, e.g. {HOST_PORT_EXAMPLE}", _host_port
     )

@@ -39,6 +39,7 @@ from tests.helpers.agent_harness import (
     write_policy,
 )
 from tests.helpers.desktop import Desktop
+from tests.helpers.impostor import impostor_listening
 from tests.helpers.softphone import Baresip, SippCall, place_call, running_baresip
 
 LEAD_TIME_S = 1.5
@@ -263,3 +264,27 @@ def test_an_agent_started_on_a_loose_data_directory_makes_it_private(world: Worl
     ]
     assert loose == [], [(str(p), oct(p.lstat().st_mode)) for p in loose]
     assert "was open to other users: made" in world.agent.log()
+
+
+def test_a_forged_softphone_of_another_user_records_nothing(world: World) -> None:
+    # baresip is gone; another local user takes its control port and announces a call.
+    start_session(world.vault, world.people, calls=1)
+    world.agent.wait_for_state("armed")
+    world.baresip.kill()
+    with NoticeWatcher() as notice, impostor_listening(world.baresip.ctrl_port):
+
+        def refused() -> bool:
+            status = world.agent.status()
+            return status is not None and any(
+                "not listening to" in problem and "runs as uid" in problem
+                for problem in status["problems"]
+            )
+
+        wait_for(refused, timeout=30, what="the agent to refuse the impostor")
+        time.sleep(2.0)  # a notice or capture would start within this
+        status = world.agent.status()
+    assert status is not None
+    assert status["state"] == "armed", status
+    assert notice.first_seen is None
+    assert world.agent.spooled_segments() == 0
+    assert recordings(world.vault, world.people) == []

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.detect.base import CallSignal
+from agent.detect.base import CallSignal, UntrustedSource
 from testbed.ports import free_port
 from testbed.programs import stop_processes
 from testbed.pulse import PulseServer
@@ -312,21 +312,30 @@ class Signals:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._items: list[tuple[float, CallSignal]] = []
+        self._items: list[tuple[float, CallSignal | UntrustedSource]] = []
 
-    def __call__(self, signal: CallSignal) -> None:
+    def __call__(self, signal: CallSignal | UntrustedSource) -> None:
         with self._changed:
             self._items.append((time.time(), signal))
             self._changed.notify_all()
 
     @property
-    def items(self) -> list[CallSignal]:
+    def items(self) -> list[CallSignal | UntrustedSource]:
         with self._lock:
             return [item for _, item in self._items]
 
-    def wait_for(self, count: int, timeout: float) -> list[tuple[float, CallSignal]]:
-        """The first `count` signals with their time.time() arrival; fails after `timeout`."""
+    def wait_for_any(
+        self, count: int, timeout: float
+    ) -> list[tuple[float, CallSignal | UntrustedSource]]:
+        """The first `count` items with their time.time() arrival; fails after `timeout`."""
         with self._changed:
             if not self._changed.wait_for(lambda: len(self._items) >= count, timeout):
                 raise AssertionError(f"expected {count} call signals in {timeout} s: {self._items}")
             return self._items[:count]
+
+    def wait_for(self, count: int, timeout: float) -> list[tuple[float, CallSignal]]:
+        """`wait_for_any`, where every item must be a call signal: a refused source fails."""
+        found = self.wait_for_any(count, timeout)
+        calls = [(at, item) for at, item in found if isinstance(item, CallSignal)]
+        assert len(calls) == len(found), f"the detector refused its source: {found}"
+        return calls

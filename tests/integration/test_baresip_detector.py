@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,11 +13,13 @@ import psutil
 import pytest
 
 from agent.detect.baresip_ctrl import BaresipDetector
-from agent.detect.base import CallSignal
+from agent.detect.base import CallSignal, UntrustedSource
 from agent.detect.netstring import encode
 from agent.detect.pulse_streams import PulseStreamDetector
+from agent.detect.trusted_process import Softphone
 from testbed.ports import free_port
 from testbed.pulse import PulseServer
+from tests.helpers.impostor import impostor_listening
 from tests.helpers.softphone import Baresip, Signals, place_call, running_baresip
 
 ROUNDS = 3
@@ -34,10 +37,12 @@ def baresip(tmp_path: Path, pulse_server: PulseServer) -> Iterator[Baresip]:
 def _detectors(
     phone: Baresip, pulse: PulseServer
 ) -> tuple[BaresipDetector, Signals, PulseStreamDetector, Signals]:
-    ctrl = BaresipDetector("127.0.0.1", phone.ctrl_port)
+    ctrl = BaresipDetector("127.0.0.1", phone.ctrl_port, Softphone.from_setting("baresip"))
     ctrl_signals = Signals()
     ctrl.start(ctrl_signals)
-    streams = PulseStreamDetector("baresip", server=pulse.env["PULSE_SERVER"])
+    streams = PulseStreamDetector(
+        Softphone.from_setting("baresip"), server=pulse.env["PULSE_SERVER"]
+    )
     stream_signals = Signals()
     streams.start(stream_signals)
     # ctrl_tcp only reports events to connections open at the time.
@@ -149,7 +154,8 @@ class _FakeCtrl:
 
 def test_malformed_input_reconnects_and_unknown_events_are_ignored() -> None:
     fake = _FakeCtrl()
-    detector = BaresipDetector("127.0.0.1", fake.port)
+    # The stand-in runs in this process, so this interpreter is "the softphone" here.
+    detector = BaresipDetector("127.0.0.1", fake.port, Softphone.from_setting(sys.executable))
     signals = Signals()
     detector.start(signals)
     try:
@@ -173,3 +179,38 @@ def test_malformed_input_reconnects_and_unknown_events_are_ignored() -> None:
         detector.stop()
         assert time.monotonic() - started < 1.0
         fake.close()
+
+
+def test_another_users_process_on_the_port_is_not_heard() -> None:
+    port = free_port()
+    detector = BaresipDetector("127.0.0.1", port, Softphone.from_setting("baresip"))
+    signals = Signals()
+    with impostor_listening(port) as impostor_pid:
+        detector.start(signals)
+        try:
+            ((_, first),) = signals.wait_for_any(1, timeout=10)
+            time.sleep(3.0)  # retries meanwhile, every two seconds at most
+        finally:
+            detector.stop()
+    assert isinstance(first, UntrustedSource), first
+    assert f"process {impostor_pid} runs as uid" in first.problem
+    assert signals.items == [first], "no call, and the refusal is reported once"
+
+
+def test_this_users_other_program_on_the_port_is_not_heard() -> None:
+    fake = _FakeCtrl()
+    detector = BaresipDetector("127.0.0.1", fake.port, Softphone.from_setting("baresip"))
+    signals = Signals()
+    detector.start(signals)
+    try:
+        fake.wait_for_clients(1).sendall(
+            encode(b'{"event":true,"type":"CALL_ESTABLISHED","id":"x"}')
+        )
+        ((_, first),) = signals.wait_for_any(1, timeout=5)
+        time.sleep(1.0)
+    finally:
+        detector.stop()
+        fake.close()
+    assert isinstance(first, UntrustedSource), first
+    assert "not the softphone /usr/bin/baresip" in first.problem
+    assert signals.items == [first]

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +27,14 @@ from agent.settings.fields import AgentSettings
 from agent.vault_connection.client import enrol
 from protocol.pinned_tls import CERT_FILENAME
 from protocol.signing import DeviceKey
+from testbed.ports import free_port
 from testbed.programs import require_program, stop_processes
 from testbed.pulse import PulseServer
 from testbed.waiting import wait_for
 from testbed.x_display import XServer
 from tests.helpers.desktop import Desktop
 from tests.helpers.doctor import by_name, private_agent_paths, write_enrolment
+from tests.helpers.impostor import impostor_listening
 from tests.helpers.vault_harness import VaultUnderTest, running_vault
 from vault import devices
 from vault.roles import Role
@@ -165,13 +168,30 @@ def test_the_pulse_detector_needs_a_sound_server(
 def test_the_baresip_detector_needs_its_ctrl_tcp_socket() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-        config = AgentSettings(detectors=("baresip",), baresip_ctrl_address=f"127.0.0.1:{port}")
+        # This process listens, so this interpreter plays the softphone.
+        config = AgentSettings(
+            detectors=("baresip",),
+            baresip_ctrl_address=f"127.0.0.1:{port}",
+            softphone_executable=sys.executable,
+        )
         result = by_name(check_detectors(config))["detector-baresip"]
         assert result.status == "ok", result
     result = by_name(check_detectors(config))["detector-baresip"]
     assert result.status == "fail"
     assert f"127.0.0.1:{port}" in result.detail
     assert "ctrl_tcp_listen" in result.fix
+
+
+def test_doctor_names_what_holds_the_softphones_port_instead() -> None:
+    port = free_port()
+    config = AgentSettings(detectors=("baresip",), baresip_ctrl_address=f"127.0.0.1:{port}")
+    with impostor_listening(port) as impostor_pid:
+        result = by_name(check_detectors(config))["detector-baresip"]
+    assert result.status == "fail", result
+    assert f"is not this user's /usr/bin/baresip: its process {impostor_pid} runs as uid" in (
+        result.detail
+    )
+    assert "stop whatever holds the port" in result.fix
 
 
 # -- vault ----------------------------------------------------------------------------------

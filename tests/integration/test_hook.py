@@ -125,7 +125,7 @@ def test_a_new_call_replaces_the_watch(
         sleeper.kill()
         sleeper.wait()
         time.sleep(0.6)
-        assert [item.call_id for item in signals.items] == ["a", "b"]
+        assert [item.call_id for _, item in signals.wait_for(2, timeout=1)] == ["a", "b"]
     finally:
         sleeper.kill()
         sleeper.wait()

@@ -14,15 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from agent.detect.base import CallSignal
+from agent.detect.base import CallSignal, UntrustedSource
 from agent.detect.pulse_streams import PulseStreamDetector
+from agent.detect.trusted_process import Softphone
 from testbed.pulse import PulseServer, running_pulse_server
 from tests.helpers.softphone import Signals
 
 
 @pytest.fixture
 def detector(pulse_server: PulseServer) -> Iterator[tuple[PulseStreamDetector, Signals]]:
-    detector = PulseStreamDetector("/usr/bin/pacat", server=pulse_server.env["PULSE_SERVER"])
+    detector = PulseStreamDetector(
+        Softphone.from_setting("pacat"), server=pulse_server.env["PULSE_SERVER"]
+    )
     signals = Signals()
     detector.start(signals)
     try:
@@ -79,7 +82,9 @@ def test_recording_stream_is_a_call_and_playback_is_not(
 
 
 def test_other_programs_recording_are_ignored(pulse_server: PulseServer, tmp_path: Path) -> None:
-    detector = PulseStreamDetector("baresip", server=pulse_server.env["PULSE_SERVER"])
+    detector = PulseStreamDetector(
+        Softphone.from_setting("baresip"), server=pulse_server.env["PULSE_SERVER"]
+    )
     signals = Signals()
     detector.start(signals)
     recorder = _recorder(pulse_server, tmp_path)
@@ -95,7 +100,9 @@ def test_other_programs_recording_are_ignored(pulse_server: PulseServer, tmp_pat
 def test_server_loss_ends_the_call(tmp_path: Path) -> None:
     (tmp_path / "pulse").mkdir()
     with running_pulse_server(tmp_path / "pulse") as pulse:
-        detector = PulseStreamDetector("pacat", server=pulse.env["PULSE_SERVER"])
+        detector = PulseStreamDetector(
+            Softphone.from_setting("pacat"), server=pulse.env["PULSE_SERVER"]
+        )
         signals = Signals()
         detector.start(signals)
         recorder = _recorder(pulse, tmp_path)
@@ -111,3 +118,29 @@ def test_server_loss_ends_the_call(tmp_path: Path) -> None:
             started = time.monotonic()
             detector.stop()
             assert time.monotonic() - started < 1.0
+
+
+def test_a_stream_that_only_claims_to_be_the_softphone_is_not_a_call(
+    pulse_server: PulseServer, tmp_path: Path
+) -> None:
+    detector = PulseStreamDetector(
+        Softphone.from_setting("baresip"), server=pulse_server.env["PULSE_SERVER"]
+    )
+    signals = Signals()
+    detector.start(signals)
+    # The names a client gives itself: what the detector used to go by.
+    forged = {"PULSE_PROP": "application.process.binary=baresip application.name=baresip"}
+    recorder = subprocess.Popen(
+        ["parecord", "--device=virtmic", "--raw", str(tmp_path / "mic.raw")],
+        env={**pulse_server.env, **forged},
+    )
+    try:
+        ((_, refused),) = signals.wait_for_any(1, timeout=5)
+        time.sleep(0.8)
+    finally:
+        recorder.kill()
+        recorder.wait()
+        detector.stop()
+    assert isinstance(refused, UntrustedSource), refused
+    assert f"process {recorder.pid} runs /usr/bin/pacat" in refused.problem
+    assert signals.items == [refused], "no call, and the refusal is reported once"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,20 +72,27 @@ def test_refuses_to_start_off_windows() -> None:
     detector.stop()
 
 
-def test_factory_builds_named_detectors_and_explains_refusals() -> None:
+def test_factory_builds_named_detectors_and_explains_refusals(tmp_path: Path) -> None:
     from agent.detect.factory import create_detectors
 
     detectors = create_detectors(
         ["hook", "pulse", "baresip"],
-        softphone_executable="baresip",
+        softphone_executable=sys.executable,
         baresip_address="127.0.0.1:4444",
         platform="linux",
     )
     assert [detector.name for detector in detectors] == ["hook", "pulse", "baresip"]
+    softphone = tmp_path / "microsip.exe"
+    softphone.write_bytes(b"")
     on_windows = create_detectors(
-        ["windows-mic"], softphone_executable="microsip.exe", baresip_address="", platform="win32"
+        ["windows-mic"], softphone_executable=str(softphone), baresip_address="", platform="win32"
     )
     assert [detector.name for detector in on_windows] == ["windows-mic"]
+    with pytest.raises(ValueError, match=r"'microsip\.exe' is not a program on PATH; set it to"):
+        create_detectors(
+            ["windows-mic"], softphone_executable="microsip.exe", baresip_address="",
+            platform="win32",
+        )  # fmt: skip
     with pytest.raises(ValueError, match="'windows-mic' works only on Windows"):
         create_detectors(
             ["windows-mic"], softphone_executable="x", baresip_address="", platform="linux"
