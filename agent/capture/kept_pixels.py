@@ -72,11 +72,27 @@ class KeptPixels:
     """Relative to the window's top-left corner: fields policy never lets be seen."""
     payment_title: re.Pattern[str] | None = None
 
+    def payment_seen(self, grab: Grab) -> bool:
+        """Whether the payment pattern matched the window's title at either end of the grab
+        (it may change while the pixels are read), whatever the window's visibility: a card
+        number is read out loud even with the window minimised."""
+        if self.payment_title is None:
+            return False
+        snapshots = (grab.before,) if grab.after is None else (grab.before, grab.after)
+        return any(self.payment_title.search(snapshot.title) for snapshot in snapshots)
+
     def frame(self, grab: Grab, *, paused: bool, blank_size: tuple[int, int]) -> MaskedFrame:
         """The frame as kept. `blank_size` (width, height) is the size of a black frame when
-        the window cannot be seen (the last size it had, so the video keeps its size)."""
+        the window cannot be seen (the last size it had, so the video keeps its size).
+
+        A frame blacked out for the payment window also pauses the recording's audio from
+        the grab before it (agent/capture/pipeline.py): this is the one decision for both."""
         before = grab.before
         target = before.target
+        if self.payment_seen(grab):
+            visible = before.visibility is Visibility.VISIBLE and target is not None
+            size = (target.width, target.height) if visible and target else blank_size
+            return MaskedFrame(_black(size), before, BlankReason.PAYMENT_WINDOW)
         if before.visibility is not Visibility.VISIBLE or target is None:
             hidden = _HIDDEN_BY_VISIBILITY.get(before.visibility, BlankReason.MISSING)
             return MaskedFrame(_black(blank_size), before, hidden)
@@ -86,8 +102,6 @@ class KeptPixels:
             return MaskedFrame(_black(size), before, BlankReason.OFF_SCREEN)
         if grab.pixels is None or grab.after is None or grab.after != before:
             return MaskedFrame(_black(size), grab.after or before, BlankReason.MOVED)
-        if self.payment_title is not None and self.payment_title.search(before.title):
-            return MaskedFrame(_black(size), before, BlankReason.PAYMENT_WINDOW)
         covered = any(occluder.intersection(target) for occluder in before.occluders)
         if paused:
             return MaskedFrame(_black(size), before, covered=covered)

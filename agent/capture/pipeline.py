@@ -3,7 +3,12 @@
 The grab thread samples the masked window at the frame rate, stamped on the audio clock. The
 encode thread reads settled audio, feeds the segmenter, and seals and spools each finished
 segment. Plaintext stays in memory from grab to seal (invariant 2). Each frame is kept as
-agent/capture/kept_pixels.py decides; while paused, frames are black and audio is silence. When
+agent/capture/kept_pixels.py decides; while paused, frames are black and audio is silence.
+
+The payment window pauses from the grab before the one that saw its title (R6): the title
+appeared at some moment between the two, so audio from the earlier grab on is silenced. For
+that the encoder takes audio only up to the latest grab, whose frame decides it; a pause the
+state machine asks for (tray, hotkey, command line, the title watcher) starts when asked. When
 it stops, it seals the recording's metadata (protocol/recording_metadata.py): each pause with
 what held it (R6), each span of blacked-out frames with why (R7), and the consent decision (R5).
 Errors never escape as exceptions from the threads: they stop the recording and are kept in
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.capture.audio.capture import CallAudioCapture
+from agent.capture.audio.timeline import Samples
 from agent.capture.encoder import EncodedSegment, EncoderSettings, Segmenter
 from agent.capture.grab import MaskedGrabber
 from agent.spool.spool import RecordingState, Spool
@@ -98,6 +104,11 @@ class CapturePipeline:
         self._lock = threading.Lock()
         self._paused_since: float | None = None
         self._paused_by: set[PauseSource] = set()
+        self._asked_to_pause = False
+        """By the state machine (pause/resume); the grabs hold `_payment_seen` themselves."""
+        self._payment_seen = False
+        self._decided_until = 0.0
+        """Audio before this time (the latest grab's) has had every grab that can pause it."""
         self._open_blank: _OpenBlankSpan | None = None
         self.summary = RecordingSummary()
         self._threads: list[threading.Thread] = []
@@ -137,9 +148,8 @@ class CapturePipeline:
     def pause(self, sources: frozenset[PauseSource]) -> None:
         """Pause now (no-op if paused); `sources` are what holds the pause."""
         with self._lock:
-            if self._paused_since is None:
-                self._paused_since = self.elapsed()
-            self._paused_by |= sources
+            self._asked_to_pause = True
+            self._open_pause(self.elapsed(), sources)
 
     def note_pause_sources(self, sources: frozenset[PauseSource]) -> None:
         """What holds the pause changed (say the payment window opened during a manual
@@ -149,17 +159,42 @@ class CapturePipeline:
                 self._paused_by |= sources
 
     def resume(self) -> None:
+        """The state machine's pause is over; a payment title the grabs still see holds on."""
         with self._lock:
-            if self._paused_since is not None:
-                self.summary.pauses.append(
-                    PauseSpan(
-                        start_s=self._paused_since,
-                        end_s=max(self._paused_since, self.elapsed()),
-                        sources=sorted(self._paused_by, key=lambda source: source.value),
-                    )
+            self._asked_to_pause = False
+            if not self._payment_seen:
+                self._close_pause(self.elapsed())
+
+    def _open_pause(self, at: float, sources: frozenset[PauseSource]) -> None:
+        """Under the lock: paused from `at`, or from earlier if the open pause began later."""
+        if self._paused_since is None or at < self._paused_since:
+            self._paused_since = max(0.0, at)
+        self._paused_by |= sources
+
+    def _close_pause(self, at: float) -> None:
+        if self._paused_since is not None:
+            self.summary.pauses.append(
+                PauseSpan(
+                    start_s=self._paused_since,
+                    end_s=max(self._paused_since, at),
+                    sources=sorted(self._paused_by, key=lambda source: source.value),
                 )
-                self._paused_since = None
-                self._paused_by = set()
+            )
+            self._paused_since = None
+            self._paused_by = set()
+
+    def _payment_decided(self, seen: bool, previous_grab_at: float, at: float) -> None:
+        """A grab at `at` did (not) see the payment title (grab thread)."""
+        with self._lock:
+            if seen and not self._payment_seen:
+                # The title appeared after the previous grab: silence from that grab on.
+                self._open_pause(previous_grab_at, frozenset({PauseSource.PAYMENT_WINDOW}))
+            elif seen:
+                self._paused_by.add(PauseSource.PAYMENT_WINDOW)
+            elif self._payment_seen and not self._asked_to_pause:
+                self._close_pause(at)
+            self._payment_seen = seen
+            self._decided_until = max(self._decided_until, at)
 
     def note_consent(self, consent: ConsentRecord) -> None:
         """The consent decision, kept with the recording's metadata (R5)."""
@@ -169,7 +204,6 @@ class CapturePipeline:
     def stop(self) -> RecordingSummary:
         """Stop, flush the last segment to the spool, and return what was recorded."""
         began = time.monotonic()
-        self.resume()
         self._stop.set()
         with contextlib.suppress(queue.Full):  # a full queue wakes the encoder anyway
             self._frames.put_nowait(None)
@@ -197,10 +231,15 @@ class CapturePipeline:
 
     def _grab_loop(self) -> None:
         next_at = time.monotonic()
+        previous_at = 0.0
         try:
             while not self._stop.is_set():
                 at = self.elapsed()
                 frame = self._grabber.grab(paused=self._is_paused_at(at))
+                self._payment_decided(
+                    frame.blank_reason is BlankReason.PAYMENT_WINDOW, previous_at, at
+                )
+                previous_at = at
                 pixels = frame.pixels
                 if frame.blank_reason is not None:
                     self.summary.blank_reasons[frame.blank_reason] += 1
@@ -216,7 +255,11 @@ class CapturePipeline:
         except Exception as exc:  # noqa: BLE001 - any failure becomes the recording's error
             self._fail(f"screen capture failed: {exc}")
         finally:
-            self._note_blackout(None, self.elapsed())
+            end = self.elapsed()
+            self._note_blackout(None, end)
+            with self._lock:
+                self._close_pause(end)
+                self._decided_until = float("inf")
 
     def _note_blackout(self, reason: BlankReason | None, at: float) -> None:
         """Extend the span of frames blacked out for `reason`, or close it (grab thread)."""
@@ -237,16 +280,18 @@ class CapturePipeline:
 
     def _encode_loop(self) -> None:
         segmenter = Segmenter(self._settings, self._store)
-        audio_at = 0.0
+        audio = _HeldAudio()
         try:
             while not self._stop.is_set():
                 self._drain_frames(segmenter, timeout=self._interval)
-                audio_at = self._feed_audio(segmenter, self._audio.read_settled(), audio_at)
+                audio.add(self._audio.read_settled())
+                self._feed_audio(segmenter, audio, self._decided())
             phases = self.summary.stop_phases
             mark = time.monotonic()
-            self._threads[0].join()  # the grab thread: its last frame and span are in
+            self._threads[0].join()  # the grab thread: its last frame, span and pause are in
             self._drain_frames(segmenter, timeout=0)
-            self._feed_audio(segmenter, self._audio.finish(), audio_at)
+            audio.add(self._audio.finish())
+            self._feed_audio(segmenter, audio, float("inf"))
             phases["audio_stopped"], mark = time.monotonic() - mark, time.monotonic()
             segmenter.finish()
             self.summary.frames_left_out = segmenter.frames_left_out
@@ -255,6 +300,10 @@ class CapturePipeline:
             phases["metadata_spooled"] = time.monotonic() - mark
         except Exception as exc:  # noqa: BLE001 - any failure becomes the recording's error
             self._fail(f"encoding or spooling failed: {exc}")
+
+    def _decided(self) -> float:
+        with self._lock:
+            return self._decided_until
 
     def _drain_frames(self, segmenter: Segmenter, timeout: float) -> None:
         try:
@@ -266,18 +315,20 @@ class CapturePipeline:
         except queue.Empty:
             return
 
-    def _feed_audio(self, segmenter: Segmenter, samples: np.ndarray, at: float) -> float:
-        if not len(samples):
-            return at
+    def _feed_audio(self, segmenter: Segmenter, audio: _HeldAudio, until: float) -> None:
+        """Hand the segmenter the held audio up to `until`, silenced where paused."""
         rate = self._audio.rate
-        until = at + len(samples) / rate
-        for start, end in self._pauses_overlapping(at, until):
+        samples = audio.take_until(until, rate)
+        if not len(samples):
+            return
+        at = audio.fed_until - len(samples) / rate
+        end = audio.fed_until
+        for start, stop in self._pauses_overlapping(at, end):
             # An open pause ends at infinity: clip it to these samples before counting them.
             first = max(0, round((start - at) * rate))
-            last = round((min(end, until) - at) * rate)
+            last = round((min(stop, end) - at) * rate)
             samples[first:last] = 0
         segmenter.add_audio(samples, at)
-        return until
 
     def _pauses_overlapping(self, start: float, end: float) -> list[tuple[float, float]]:
         with self._lock:
@@ -312,3 +363,31 @@ class CapturePipeline:
         if self.summary.error is None:
             self.summary.error = message
         self._stop.set()
+
+
+class _HeldAudio:
+    """Settled audio waiting until the grabs have decided whether it is paused."""
+
+    def __init__(self) -> None:
+        self._held: list[Samples] = []
+        self._count = 0
+        self.fed_until = 0.0
+        """Seconds of audio handed on so far (the start of what is held)."""
+
+    def add(self, samples: Samples) -> None:
+        if len(samples):
+            self._held.append(samples)
+            self._count += len(samples)
+
+    def take_until(self, until: float, rate: int) -> Samples:
+        """The held samples before `until` (seconds), at most all of them."""
+        wanted = self._count if until == float("inf") else round((until - self.fed_until) * rate)
+        wanted = max(0, min(self._count, wanted))
+        if not wanted:
+            return np.zeros((0, 2), dtype=np.int16)
+        joined = np.concatenate(self._held)
+        taken, rest = joined[:wanted], joined[wanted:]
+        self._held = [rest] if len(rest) else []
+        self._count = len(rest)
+        self.fed_until += wanted / rate
+        return taken

@@ -14,7 +14,9 @@ than the lead time after the notice was exposed, however late it may start.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import random
 import subprocess
 import sys
 import time
@@ -22,10 +24,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
+from Xlib import Xatom
+from Xlib.display import Display
 
 from agent.capture.geometry import Rect
 from agent.capture.pipeline import CapturePipeline
@@ -62,6 +68,8 @@ from tests.helpers.agent_inprocess import (
 )
 from tests.helpers.desktop import Desktop, SpawnedWindow
 from tests.helpers.qt import xdotool
+from vault.assemble import join_segments
+from vault.assemble_command import open_sealed_recording
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="managed policy files must be root's, so these tests run as root"
@@ -531,6 +539,96 @@ def test_every_pause_source_pauses_capture_and_the_pauses_are_sealed_in_the_meta
         span for span in metadata.blanked if span.reason is BlankReason.PAYMENT_WINDOW
     ]
     assert sum(span.frames for span in blanked_by_payment) > 0, metadata.blanked
+
+
+PAYMENT_TRIALS = 20
+CODEC_FRAME_S = 0.025
+"""Decoded audio may smear this far past an edge (one AAC or Opus frame); the pause's own
+start, in the metadata, is checked exactly."""
+
+
+class _Retitler:
+    """Sets the business window's title from this process, on the pipeline's audio clock."""
+
+    def __init__(self, window_id: int) -> None:
+        self._display = Display()
+        self._window = self._display.create_resource_object("window", window_id)
+        self._net_wm_name = self._display.intern_atom("_NET_WM_NAME")
+        self._utf8 = self._display.intern_atom("UTF8_STRING")
+
+    def set(self, title: str, pipeline: CapturePipeline) -> float:
+        """Retitle; returns the recording time just before the X server could apply it."""
+        at = pipeline.elapsed()
+        self._window.change_property(self._net_wm_name, self._utf8, 8, title.encode())
+        self._window.change_property(Xatom.WM_NAME, Xatom.STRING, 8, title.encode("latin-1"))
+        self._display.sync()
+        return at
+
+    def close(self) -> None:
+        self._display.close()
+
+
+def _caller_audio(agent: InProcessAgent, rid: uuid.UUID) -> tuple[np.ndarray, float]:
+    """The recording's caller channel (48 kHz) and the recording time of its first sample."""
+    recording = open_sealed_recording(agent.spool.root, agent.identity, rid)
+    joined = join_segments(recording.media, recording.container)
+    with av.open(io.BytesIO(joined), mode="r") as container:
+        chunks = [
+            (float(frame.time or 0.0), np.asarray(frame.to_ndarray(), dtype=np.float64)[1])
+            for frame in container.decode(audio=0)
+        ]
+    return np.concatenate([samples for _, samples in chunks]), chunks[0][0]
+
+
+def test_payment_title_silences_the_call_from_the_moment_it_appears(
+    qtbot: QtBot,
+    start_agent: StartAgent,
+    business_window: SpawnedWindow,
+    pulse_server: PulseServer,
+) -> None:
+    agent = start_agent(base_policy(payment_title_pattern="^Payment"))
+    agent.start_payment_watcher()
+    armed(qtbot, agent)
+    caller = pulse_server.play_tone("callsink", 1000, 60)
+    retitler = _Retitler(business_window.window_id)
+    seed = random.randrange(2**32)
+    phases = random.Random(seed)
+    changes: list[float] = []
+    try:
+        off_hook(agent)
+        rid = rid_of(exposed_notice(qtbot, agent))
+        wait_state(qtbot, agent, State.RECORDING)
+        pipeline = pipeline_of(agent, rid)
+        grab_interval = 1.0 / agent.settings.fps
+        qtbot.wait(600)
+        for _ in range(PAYMENT_TRIALS):
+            # Anywhere in the grab interval, and anywhere in the title watcher's poll.
+            qtbot.wait(round(1000 * phases.uniform(0, 3 * grab_interval)))
+            changes.append(retitler.set(PAYMENT_TITLE, pipeline))
+            qtbot.wait(500)
+            retitler.set(BUSINESS_TITLE, pipeline)
+            qtbot.wait(600)
+        hang_up_and_settle(qtbot, agent)
+    finally:
+        retitler.close()
+        caller.kill()
+        caller.wait()
+    assert_kept(qtbot, agent, rid)
+
+    recording = open_sealed_recording(agent.spool.root, agent.identity, rid)
+    assert recording.metadata is not None
+    pauses = recording.metadata.pauses or []
+    right, audio_start = _caller_audio(agent, rid)
+    late = []
+    for trial, change in enumerate(changes):
+        span = next((p for p in pauses if p.start_s <= change < p.end_s), None)
+        first = round((change + CODEC_FRAME_S - audio_start) * 48_000)
+        level = float(np.abs(right[first : first + round(0.3 * 48_000)]).max())
+        if span is None or span.end_s < change + 0.3 or level > 0.001:
+            late.append((trial, round(change, 3), span, level))
+    # Outside the pauses the caller is heard: the check above is not true of silence alone.
+    assert float(np.abs(right[: round(0.5 * 48_000)]).max()) > 0.05
+    assert late == [], f"seed {seed}: audio kept after the payment title appeared: {late}"
 
 
 # --- 5. managed settings -------------------------------------------------------------------

@@ -115,6 +115,20 @@ def test_a_payment_title_blacks_the_frame_from_its_first_grab() -> None:
     assert frame.blank_reason is BlankReason.PAYMENT_WINDOW
 
 
+def test_a_title_that_changes_to_payment_during_the_grab_counts_as_seen() -> None:
+    # The audio pause starts from the grab before the one that saw the title (pipeline.py),
+    # so a title seen only once the pixels were read must not wait for the next grab.
+    frame = kept(grab_of(snapshot(), after=snapshot(title="Payment - card details")))
+    assert frame.blank_reason is BlankReason.PAYMENT_WINDOW
+
+
+def test_a_payment_title_counts_even_on_a_minimised_window() -> None:
+    # Card numbers are read out loud whether or not the window can be seen.
+    frame = kept(grab_of(snapshot(Visibility.MINIMISED, title="Payment - card details")))
+    assert frame.blank_reason is BlankReason.PAYMENT_WINDOW
+    assert frame.pixels.shape[:2] == (BLANK_SIZE[1], BLANK_SIZE[0])
+
+
 def test_paused_frames_are_black_but_keep_the_window_facts() -> None:
     frame = kept(grab_of(snapshot(occluders=(Rect(150, 120, 60, 40),))), paused=True)
     assert frame.pixels.shape == (TARGET.height, TARGET.width, 4)
