@@ -188,6 +188,7 @@ def _run_locked(
             vault=stack.enter_context(device_client(paths, enrolment)),
             settings_shown=shown,
             session_poll_s=settings.session_poll_s,
+            session_wait_s=settings.session_wait_s,
             on_capture_settled=lambda: uploader_box[0].wake() if uploader_box else None,
             preview=capture.preview,
             agent_name=enrolment.agent,

@@ -180,6 +180,7 @@ class AgentCore:
         vault: VaultSessions | None,
         settings_shown: Sequence[SettingShown] = (),
         session_poll_s: float = 15.0,
+        session_wait_s: float = 25.0,
         clock: Callable[[], float] = time.time,
         on_capture_settled: Callable[[], None] = lambda: None,
         preview: Callable[[bool], np.ndarray | None] = lambda _paused: None,
@@ -212,7 +213,10 @@ class AgentCore:
             None
             if vault is None
             else SessionPoller(
-                vault, lambda polled: self.post(_SessionsPolled(polled)), session_poll_s
+                vault,
+                lambda polled: self.post(_SessionsPolled(polled)),
+                session_poll_s,
+                wait_s=session_wait_s,
             )
         )
 

@@ -1,10 +1,11 @@
-"""Training sessions from the vault: polling them, and turning what the vault says into the
-machine's session events, with the quota the machine may still use (R1)."""
+"""Training sessions from the vault: waiting for them to change, and turning what the vault says
+into the machine's session events, with the quota the machine may still use (R1)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -16,13 +17,19 @@ from agent.session.vocabulary import (
     SessionStarted,
     TrainingSession,
 )
+from agent.vault_connection.client import SessionsAnswer
 from protocol.api.agent import AccessRecord, TrainingSessionView
 
 log = logging.getLogger(__name__)
 
+WAIT_S = 25.0
+"""How long one request waits at the vault for a change (the vault allows up to 30 s)."""
+
 
 class VaultSessions(Protocol):
     def sessions(self) -> list[TrainingSessionView]: ...
+
+    def sessions_changed(self, known: str | None, wait_s: float) -> SessionsAnswer: ...
 
     def access_history(self) -> list[AccessRecord]: ...
 
@@ -105,17 +112,23 @@ class SessionTracker:
 
 
 class SessionPoller:
-    """Asks the vault for this agent's sessions every `interval_s`, or at once when asked."""
+    """Keeps the core told of this agent's sessions: each request waits at the vault until a
+    trainer changes them (a long poll, so a change arrives within a second or two), and the
+    next goes out as soon as it returns. Where the vault cannot wait (older, or too busy) or
+    cannot be reached, it asks every `interval_s` instead, or at once when asked to."""
 
     def __init__(
         self,
         vault: VaultSessions,
         on_sessions: Callable[[list[TrainingSessionView]], None],
         interval_s: float,
+        *,
+        wait_s: float = WAIT_S,
     ) -> None:
         self._vault = vault
         self._on_sessions = on_sessions
         self._interval_s = interval_s
+        self._wait_s = wait_s
         self._stopping = threading.Event()
         self._poll_now = threading.Event()
         self._thread = threading.Thread(target=self._run, name="callreel-sessions", daemon=True)
@@ -133,10 +146,25 @@ class SessionPoller:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        known: str | None = None
         while not self._stopping.is_set():
+            began = time.monotonic()
+            waited = False
             try:
-                self._on_sessions(self._vault.sessions())
+                answer = self._vault.sessions_changed(known, self._wait_s)
+                if answer.sessions is not None:
+                    self._on_sessions(answer.sessions)
+                # A change comes back at once; an unchanged answer, only after the wait.
+                waited = (
+                    self._wait_s > 0
+                    and answer.etag is not None
+                    and (
+                        answer.sessions is not None or time.monotonic() - began >= self._wait_s / 2
+                    )
+                )
+                known = answer.etag
             except Exception as exc:  # noqa: BLE001 - shown; the last known sessions stand
                 log.warning("could not fetch training sessions: %s", exc)
-            self._poll_now.wait(self._interval_s)
-            self._poll_now.clear()
+            if not waited:
+                self._poll_now.wait(self._interval_s)
+                self._poll_now.clear()

@@ -269,9 +269,15 @@ class AgentSettings:
         0, _WHOLE, _N, "a whole number >= 0 (0: unlimited)", _at_least(0), narrow=_only_lower_limit
     )
     """Kilobits per second; 0: unlimited."""
+    session_wait_s: float = _setting(
+        25.0, _NUMBER, _P, "a number from 0 to 30 (seconds)", _between(0, 30)
+    )
+    """How long each request for sessions waits at the vault for a trainer's change; 0: none,
+    ask every session_poll_s (for a proxy that cuts waiting requests)."""
     session_poll_s: float = _setting(
         15.0, _NUMBER, _P, "a number from 1 to 3600 (seconds)", _between(1, 3600)
     )
+    """How often to ask for sessions where the vault cannot wait for a change."""
     heartbeat_s: float = _setting(
         60.0, _NUMBER, _P, "a number from 5 to 3600 (seconds)", _between(5, 3600)
     )

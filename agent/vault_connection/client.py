@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -39,9 +40,19 @@ from protocol.api.vocabulary import RecordingEnd
 from protocol.signing import DeviceKey, sign_request
 
 RETRYABLE_STATUSES = frozenset({408, 429})
+WAIT_MARGIN_S = 10.0
+"""How much longer than the vault's wait a waiting request may take before it times out."""
 MAX_ERROR_TEXT = 500
 
 Answer = TypeVar("Answer", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsAnswer:
+    sessions: list[TrainingSessionView] | None
+    """None: unchanged."""
+    etag: str | None
+    """None from a vault that cannot wait for changes (older than this agent)."""
 
 
 class VaultRequestError(Exception):
@@ -139,12 +150,26 @@ class DeviceClient:
         self.close()
 
     def _request(
-        self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        content_type: str = "application/json",
+        *,
+        extra_headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         headers = sign_request(self._key, self._device_id, method, path, body, now=self._clock())
         if body:
             headers["Content-Type"] = content_type
-        request = self._client.build_request(method, path, content=body, headers=headers)
+        headers.update(extra_headers or {})
+        request = self._client.build_request(
+            method,
+            path,
+            content=body,
+            headers=headers,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+        )
         return _send(self._client, request)
 
     def _call(
@@ -155,6 +180,21 @@ class DeviceClient:
 
     def sessions(self) -> list[TrainingSessionView]:
         return self._call(TrainingSessionList, "GET", "/api/v1/agent/sessions").root
+
+    def sessions_changed(self, known: str | None, wait_s: float) -> SessionsAnswer:
+        """The sessions once they differ from the list whose ETag is `known`, waiting up to
+        `wait_s` for a trainer to change them; `sessions` is None if nothing changed."""
+        path = f"/api/v1/agent/sessions?wait={wait_s:g}"
+        response = self._request(
+            "GET",
+            path,
+            extra_headers={"If-None-Match": known} if known else None,
+            timeout=wait_s + WAIT_MARGIN_S,
+        )
+        tag = response.headers.get("ETag")
+        if response.status_code == 304:
+            return SessionsAnswer(None, tag or known)
+        return SessionsAnswer(_parse(TrainingSessionList, response).root, tag)
 
     def register_recording(
         self, recording_id: uuid.UUID, session_id: uuid.UUID, started_at: datetime

@@ -6,6 +6,7 @@ them; the agent's client parses the vault's answers with the same classes.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Literal
 
@@ -54,6 +55,13 @@ class TrainingSessionView(Reply):
 
 class TrainingSessionList(RootModel[list[TrainingSessionView]]):
     pass
+
+
+def sessions_etag(sessions: TrainingSessionList) -> str:
+    """The entity tag of a session list: the agent sends it back (If-None-Match) to wait for
+    a change (GET /api/v1/agent/sessions?wait=)."""
+    digest = hashlib.sha256(sessions.model_dump_json().encode()).hexdigest()
+    return f'"{digest[:32]}"'
 
 
 class RecordingRegistration(Request):

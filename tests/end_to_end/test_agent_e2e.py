@@ -62,8 +62,14 @@ class World:
 
 @pytest.fixture
 def world(
-    desktop: Desktop, tray_host: int, pulse_server: PulseServer, tmp_path: Path
+    request: pytest.FixtureRequest,
+    desktop: Desktop,
+    tray_host: int,
+    pulse_server: PulseServer,
+    tmp_path: Path,
 ) -> Iterator[World]:
+    marker = request.node.get_closest_marker("agent_policy")
+    overrides = dict(marker.kwargs) if marker else {}
     desktop.spawn_colour_window(
         geometry=Rect(200, 150, 640, 400), title=BUSINESS_WINDOW, wm_class="Crm", colour="20c020"
     )
@@ -87,6 +93,7 @@ def world(
                 "video_height": 400,
                 "session_poll_s": 1.0,
                 "heartbeat_s": 5.0,
+                **overrides,
             },
         )
         env = {**pulse_server.env, "DISPLAY": os.environ["DISPLAY"]}
@@ -172,12 +179,22 @@ def test_a_call_is_recorded_once_after_the_notice_and_a_call_past_the_quota_is_n
     assert world.agent.spooled_segments() == spooled_before == 0
 
 
-@pytest.mark.parametrize("calls", [2, 3])
+@pytest.mark.parametrize(
+    "calls",
+    [
+        # Waiting at the vault two seconds at a time: each registration changes what the
+        # vault answers, so answers arrive inside the next recording.
+        pytest.param(2, marks=pytest.mark.agent_policy(session_wait_s=2.0), id="push-2"),
+        pytest.param(3, marks=pytest.mark.agent_policy(session_wait_s=2.0), id="push-3"),
+        # Polling every second: several polls fall inside every recording.
+        pytest.param(2, marks=pytest.mark.agent_policy(session_wait_s=0.0), id="poll-2"),
+        pytest.param(3, marks=pytest.mark.agent_policy(session_wait_s=0.0), id="poll-3"),
+    ],
+)
 def test_a_session_of_n_calls_records_n_calls_with_polls_inside_each(
     world: World, calls: int
 ) -> None:
-    # The agent polls every second and each call lasts four: several polls fall inside
-    # every recording, and the uploader registers each call at the vault only after it.
+    # Each call lasts four seconds; the uploader registers each at the vault only after it.
     start_session(world.vault, world.people, calls=calls)
     world.agent.wait_for_state("armed")
     for number in range(1, calls + 1):
@@ -288,3 +305,32 @@ def test_a_forged_softphone_of_another_user_records_nothing(world: World) -> Non
     assert notice.first_seen is None
     assert world.agent.spooled_segments() == 0
     assert recordings(world.vault, world.people) == []
+
+
+@pytest.mark.agent_policy(session_poll_s=600.0)
+def test_a_trainers_start_and_end_reach_a_running_agent_within_two_seconds(
+    world: World,
+) -> None:
+    # Polling every ten minutes: only the push can be this quick.
+    world.agent.wait_for_state("no_session")
+    session_id = start_session(world.vault, world.people, calls=1).split()[1]
+    started_at = time.monotonic()
+    world.agent.wait_for_state("armed", timeout=10)
+    armed_after = time.monotonic() - started_at
+
+    call, microphone = _call(world, 20.0, "call")
+    world.agent.wait_for_state("recording", timeout=30)
+    with world.vault.client(world.people.trainer_token) as client:
+        response = client.post(f"/api/v1/sessions/{session_id}/end")
+        assert response.status_code == 200, response.text
+    ended_at = time.monotonic()
+    world.agent.wait_for_state("no_session", timeout=10)
+    stopped_after = time.monotonic() - ended_at
+    call.wait(60)
+    microphone.wait(30)
+    print(f"armed {armed_after:.2f} s after the start, capture stopped {stopped_after:.2f} s"
+          " after the end")  # fmt: skip
+    assert armed_after <= 2.0, armed_after
+    assert stopped_after <= 2.0, stopped_after
+    recording = _wait_for_recording(world, "interrupted")
+    assert recording["session_id"] == session_id

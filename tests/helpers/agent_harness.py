@@ -59,7 +59,13 @@ def _run(command: list[str], *, env: dict[str, str] | None = None, stdin: str = 
 class VaultProcess:
     data: Path
     port: int = field(default_factory=free_port)
+    db: str | None = None
+    """A database URL shared with other vault processes; None: the data directory's SQLite."""
     process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def _location(self) -> list[str]:
+        return ["--data", str(self.data), *(["--db", self.db] if self.db else [])]
 
     @property
     def url(self) -> str:
@@ -72,8 +78,7 @@ class VaultProcess:
     def start(self) -> None:
         log = (self.data.parent / f"{self.data.name}-serve.log").open("ab")
         self.process = subprocess.Popen(
-            [str(BIN / "callreel-vault"), "serve", "--data", str(self.data),
-             "--port", str(self.port)],
+            [str(BIN / "callreel-vault"), "serve", *self._location, "--port", str(self.port)],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()
@@ -97,9 +102,7 @@ class VaultProcess:
         self.process = None
 
     def admin(self, *arguments: str, stdin: str = "") -> str:
-        return _run(
-            [str(BIN / "callreel-vault"), *arguments, "--data", str(self.data)], stdin=stdin
-        )
+        return _run([str(BIN / "callreel-vault"), *arguments, *self._location], stdin=stdin)
 
     def client(self, token: str) -> httpx.Client:
         return httpx.Client(

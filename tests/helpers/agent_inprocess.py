@@ -197,6 +197,7 @@ def running_agent(
             vault=None,
             settings_shown=effective.shown(),
             session_poll_s=settings.session_poll_s,
+            session_wait_s=settings.session_wait_s,
             preview=capture.preview,
         )
         shell = AgentShell(view, core)

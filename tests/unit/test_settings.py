@@ -56,6 +56,7 @@ POLICY_ONLY_SAMPLES: dict[str, str] = {
     "segment_seconds": "segment_seconds = 2.0",
     "spool_dir": 'spool_dir = "/tmp/elsewhere"',
     "spool_max_mb": "spool_max_mb = 64",
+    "session_wait_s": "session_wait_s = 0.0",
     "session_poll_s": "session_poll_s = 3600.0",
     "heartbeat_s": "heartbeat_s = 3600.0",
 }

@@ -3,10 +3,11 @@ who accessed the agent's own recordings. Bodies are protocol/api/agent.py's mode
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from protocol.api.agent import (
@@ -21,9 +22,11 @@ from protocol.api.agent import (
     RecordingRegistration,
     SegmentStored,
     TrainingSessionList,
+    sessions_etag,
 )
 from vault import access, devices, ingest, sessions
 from vault.api.auth import Context, CurrentDevice, UploadingDevice
+from vault.api.session_changes import MAX_WAIT_S, SessionChanges
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
 
@@ -49,10 +52,41 @@ def enrol(body: EnrolmentRequest, ctx: Context) -> EnrolmentGranted:
     )
 
 
-@router.get("/sessions")
-def my_sessions(device: CurrentDevice, ctx: Context) -> TrainingSessionList:
-    """The active training sessions that apply to this machine's agent."""
-    return TrainingSessionList(sessions.for_device(ctx.engine, device, now=ctx.clock()))
+@router.get(
+    "/sessions",
+    response_model=TrainingSessionList,
+    responses={304: {"description": "no change from If-None-Match within `wait` seconds"}},
+)
+async def my_sessions(
+    device: CurrentDevice,
+    ctx: Context,
+    request: Request,
+    response: Response,
+    *,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0,
+    if_none_match: Annotated[str | None, Header(max_length=100)] = None,
+) -> TrainingSessionList | Response:
+    """The active training sessions that apply to this machine's agent, with an ETag.
+
+    With `wait` and the ETag of what the agent has (If-None-Match), the answer waits up to
+    `wait` seconds for a trainer to start or end one of them (vault/api/session_changes.py),
+    then says 304 if nothing changed."""
+    changes: SessionChanges = request.app.state.session_changes
+    deadline = time.monotonic() + wait
+    while True:
+        generation = changes.generation  # before reading: a change meanwhile wakes us at once
+        current = await run_in_threadpool(sessions.for_device, ctx.engine, device, now=ctx.clock())
+        answer = TrainingSessionList(current)
+        tag = sessions_etag(answer)
+        left = deadline - time.monotonic()
+        if tag != if_none_match or left <= 0 or not changes.can_wait():
+            break
+        if await changes.wait_after(generation, left) == generation:
+            break  # waited it out: nothing changed
+    if tag == if_none_match:
+        return Response(status_code=304, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return answer
 
 
 @router.post("/recordings")

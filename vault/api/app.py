@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,6 +16,7 @@ from protocol.api.errors import ErrorBody, ValidationErrorBody, ValidationProble
 from protocol.api.staff import Health
 from protocol.version import VERSION
 from vault.api import agent_routes, staff_routes
+from vault.api.session_changes import SessionChanges
 from vault.context import VaultContext
 from vault.errors import VaultError
 from vault.playback import PlaybackTickets
@@ -45,7 +48,18 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def create_app(ctx: VaultContext) -> FastAPI:
+    session_changes = SessionChanges(ctx.engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Watching from the start, so that a change just before the first agent waits is
+        # not taken for the state it waits on.
+        session_changes.start()
+        yield
+        await session_changes.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Callreel vault",
         version=VERSION,
         description="Receives sealed recording segments from enrolled agents, keeps their keys,"
@@ -53,6 +67,7 @@ def create_app(ctx: VaultContext) -> FastAPI:
     )
     app.state.vault = ctx
     app.state.playback_tickets = PlaybackTickets()
+    app.state.session_changes = session_changes
 
     @app.exception_handler(VaultError)
     async def vault_error(_request: Request, exc: VaultError) -> JSONResponse:
