@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from agent.control.channel import ControlServer
-from agent.detect.base import CallSignal
+from agent.detect.base import CallSignal, UntrustedSource
 from agent.detect.hook import HookDetector
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="crb-", dir="/tmp"))  # short: AF_UNIX paths are limited
-    received: list[CallSignal] = []
+    received: list[CallSignal | UntrustedSource] = []
     detector = HookDetector()
     detector.start(received.append)
     server = ControlServer(base / "run", detector.handle_request)
