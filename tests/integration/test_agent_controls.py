@@ -543,8 +543,9 @@ def test_every_pause_source_pauses_capture_and_the_pauses_are_sealed_in_the_meta
 
 PAYMENT_TRIALS = 20
 CODEC_FRAME_S = 0.025
-"""Decoded audio may smear this far past an edge (one AAC or Opus frame); the pause's own
-start, in the metadata, is checked exactly."""
+"""Decoded audio smears past an edge (Opus frames are 20 ms, its look-ahead 6.5 ms): the
+decoded check starts this late and measures RMS (a low tail of codec noise can outlast it).
+The pause's own start, from which the encoder was given only zeros, is checked exactly."""
 
 
 class _Retitler:
@@ -623,11 +624,11 @@ def test_payment_title_silences_the_call_from_the_moment_it_appears(
     for trial, change in enumerate(changes):
         span = next((p for p in pauses if p.start_s <= change < p.end_s), None)
         first = round((change + CODEC_FRAME_S - audio_start) * 48_000)
-        level = float(np.abs(right[first : first + round(0.3 * 48_000)]).max())
+        level = float(np.sqrt(np.mean(right[first : first + round(0.3 * 48_000)] ** 2)))
         if span is None or span.end_s < change + 0.3 or level > 0.001:
             late.append((trial, round(change, 3), span, level))
     # Outside the pauses the caller is heard: the check above is not true of silence alone.
-    assert float(np.abs(right[: round(0.5 * 48_000)]).max()) > 0.05
+    assert float(np.sqrt(np.mean(right[: round(0.5 * 48_000)] ** 2))) > 0.05
     assert late == [], f"seed {seed}: audio kept after the payment title appeared: {late}"
 
 
