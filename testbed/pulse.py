@@ -13,7 +13,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from testbed.programs import TestbedError, require_program, stop_processes
@@ -40,8 +40,22 @@ MODULES = (
 
 @dataclass(frozen=True)
 class PulseServer:
+    """A private sound server speaking the PulseAudio protocol: PulseAudio itself, or
+    PipeWire's pulse server (testbed/pipewire.py)."""
+
     root: Path
     env: dict[str, str]
+    sound_server: tuple[subprocess.Popen[bytes], ...] = field(default=(), compare=False, repr=False)
+    """The server's processes, the one clients talk to first."""
+
+    def kill_sound_server(self) -> None:
+        """SIGKILL the server's processes, as a crash would, and reap them: connected clients
+        see the connection drop, new ones are refused. (pipewire-pulse refuses `pactl exit`.)
+        Nothing restarts it; the context manager's exit copes with processes already gone."""
+        for process in self.sound_server:
+            process.kill()
+        for process in self.sound_server:
+            process.wait()
 
     def play_tone(self, sink: str, frequency: float, seconds: float) -> subprocess.Popen[bytes]:
         """Start playing a sine into `sink` (returns at once; wait on the process)."""
@@ -92,6 +106,6 @@ def running_pulse_server(root: Path) -> Iterator[PulseServer]:
             raise TestbedError(f"PulseAudio did not start: {log[-2000:]}")
         time.sleep(0.05)
     try:
-        yield PulseServer(root, env)
+        yield PulseServer(root, env, (server,))
     finally:
         stop_processes([server])

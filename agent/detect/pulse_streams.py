@@ -7,11 +7,14 @@ source-output of the softphone is a live call, and its disappearance ends it.
 "Of the softphone" is decided by agent/detect/trusted_process.py from the stream's client
 process, never from the names a client sets about itself (`application.process.binary` is
 whatever the client says). The PID is the one the server took from the socket's credentials
-where it gives one (PipeWire's `pipewire.sec.pid`); PulseAudio keeps only the client's own
-`application.process.id`, which is then held to the same test: a running process of this
+where it gives one (PipeWire's `pipewire.sec.pid`, on native PipeWire clients; pipewire-pulse
+labels every libpulse client with its own pid there). PulseAudio, and pipewire-pulse for
+libpulse clients, keep only the client's own `application.process.id`, which is then held to
+the same test: a running process of this
 user started from the softphone's executable. A per-user PulseAudio accepts only this user's
 clients (its socket is in the user's private runtime directory), so another user cannot
-present such a stream there at all.
+present such a stream there at all. Streams are judged by their client, not by the stream's
+own properties: a native PipeWire client names its program on the client object only.
 
 The server is polled every 100 ms: one round trip on a local socket, simpler and easier to
 stop than pulsectl's event loop (whose callbacks may not call back into the server). If the
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from typing import Any
 
 from agent.detect.base import CallSignal, Emit, ThreadedDetector, UntrustedSource
@@ -39,14 +43,31 @@ VERIFIED_PID = "pipewire.sec.pid"
 """Set by the server from SO_PEERCRED (PipeWire and pipewire-pulse); clients cannot set it."""
 CLAIMED_PID = "application.process.id"
 CLAIMED_BINARY = "application.process.binary"
+CLIENT_NAME = "callreel-agent"
 
 
-def client_pid(client_properties: dict[str, str]) -> int | None:
-    """The client's process id: the server's verified one if it has it, else the claimed one."""
-    for key in (VERIFIED_PID, CLAIMED_PID):
-        value = client_properties.get(key, "")
-        if value.isdigit():
-            return int(value)
+def client_pid(client_properties: dict[str, str], server_pid: int | None) -> int | None:
+    """The client's process id: the one the server verified where it has it, else the one
+    the client claims. pipewire-pulse puts its own pid in `pipewire.sec.pid` of every libpulse
+    client (it is their PipeWire client), so that one says nothing about the client."""
+    verified = client_properties.get(VERIFIED_PID, "")
+    if verified.isdigit() and int(verified) != server_pid:
+        return int(verified)
+    claimed = client_properties.get(CLAIMED_PID, "")
+    return int(claimed) if claimed.isdigit() else None
+
+
+def server_pid_of(clients: dict[int, dict[str, str]], own_pid: int) -> int | None:
+    """The pulse server's own pid, from how it labels this process's connection: a
+    `pipewire.sec.pid` on our own client that is not ours is the server's (pipewire-pulse)."""
+    for properties in clients.values():
+        if (
+            properties.get(CLAIMED_PID) == str(own_pid)
+            and properties.get("application.name") == CLIENT_NAME
+        ):
+            verified = properties.get(VERIFIED_PID, "")
+            if verified.isdigit() and int(verified) != own_pid:
+                return int(verified)
     return None
 
 
@@ -71,7 +92,7 @@ class PulseStreamDetector(ThreadedDetector):
         warned = False
         while not self._stopping.is_set():
             try:
-                with pulsectl.Pulse("callreel-agent", server=self._server, connect=False) as pulse:
+                with pulsectl.Pulse(CLIENT_NAME, server=self._server, connect=False) as pulse:
                     pulse.connect(autospawn=False, wait=False, timeout=CONNECT_TIMEOUT)
                     log.info("pulse detector: connected to %s", self._server or "default server")
                     backoff, warned = RECONNECT_INITIAL, False
@@ -88,10 +109,13 @@ class PulseStreamDetector(ThreadedDetector):
     def _watch(self, pulse: Any, emit: Emit) -> None:
         while True:
             clients = {client.index: client.proplist for client in pulse.client_list()}
+            server_pid = server_pid_of(clients, os.getpid())
             current = {
                 stream.index
                 for stream in pulse.source_output_list()
-                if self._from_softphone(stream.client, clients.get(stream.client, {}), emit)
+                if self._from_softphone(
+                    stream.client, clients.get(stream.client, {}), server_pid, emit
+                )
             }
             for index in sorted(current - self._streams):
                 emit(CallSignal(True, f"pulse-{index}", self.name, f"recording stream {index}"))
@@ -103,8 +127,10 @@ class PulseStreamDetector(ThreadedDetector):
             if self._stopping.wait(POLL_SECONDS):
                 return
 
-    def _from_softphone(self, client: int, properties: dict[str, str], emit: Emit) -> bool:
-        pid = client_pid(properties)
+    def _from_softphone(
+        self, client: int, properties: dict[str, str], server_pid: int | None, emit: Emit
+    ) -> bool:
+        pid = client_pid(properties, server_pid)
         key = (client, pid)
         if key not in self._verdicts:
             refusal = self._softphone.refusal(pid)

@@ -8,9 +8,19 @@ import importlib
 import os
 import socket
 import sys
+import time
 from typing import Any
 
-from agent.capture.audio.devices import DEFAULT_FAR_END, register_default_devices
+from agent.capture.audio.devices import (
+    DEFAULT_FAR_END,
+    aim_default_far_end,
+    register_default_devices,
+)
+from agent.capture.audio.sound_server import (
+    NoSoundServerError,
+    SourceRead,
+    sources_read_by_this_process,
+)
 from agent.detect.addresses import parse_host_port
 from agent.detect.names import DetectorName
 from agent.detect.trusted_process import Softphone, tcp_peer_pid
@@ -18,6 +28,8 @@ from agent.doctor.result import CheckResult, fail, ok, warn
 from agent.settings.fields import AgentSettings
 
 CONNECT_TIMEOUT_S = 2.0
+STREAM_SETTLE_S = 0.3
+"""Long enough for the sound server to list a stream just opened."""
 
 
 # -- audio ----------------------------------------------------------------------------------
@@ -59,12 +71,53 @@ def _resolve_input(sounddevice: Any, name: str, role: str, configured: str) -> C
             f" {setting} in the policy (inputs: {', '.join(inputs) or 'none found'})",
         )
     if configured:
-        source = f"{configured!r} resolves to"
+        device = f"{configured!r} resolves to"
     elif role == "far-end":
-        source = "default (the monitor of the default output):"
+        device = "default (the monitor of the default output):"
     else:
-        source = "default:"
-    return ok(role, f"{source} {info['name']!r} (device {info['index']})")
+        device = "default:"
+    found = f"{device} {info['name']!r} (device {info['index']})"
+    return _what_it_records(sounddevice, info, role, setting, found)
+
+
+def _what_it_records(
+    sounddevice: Any, info: Any, role: str, setting: str, found: str
+) -> CheckResult:
+    """Open the device as a recording does and ask the sound server which source it reads:
+    a name that exists may still record something else (PipeWire records the default source,
+    the microphone, for a source name it does not know)."""
+    try:
+        with sounddevice.InputStream(
+            device=info["index"], channels=1, samplerate=48_000, dtype="int16"
+        ):
+            time.sleep(STREAM_SETTLE_S)
+            read = sources_read_by_this_process()
+    except (sounddevice.PortAudioError, ValueError) as exc:
+        return fail(role, f"{found}, but it does not open: {exc}", f"check {setting} in policy")
+    except NoSoundServerError:
+        return ok(role, f"{found} (no sound server to say which source it reads)")
+    if len(read) != 1:
+        return ok(role, f"{found}; the sound server shows {len(read)} streams of this process")
+    source = read[0]
+    recorded = f"{found}, which records {_named(source)}"
+    if role == "far-end" and not source.is_monitor:
+        return fail(
+            role,
+            f"{recorded}: that is not an output's monitor, so the caller would not be recorded",
+            "set far_end in the policy to the monitor of the output the softphone plays to"
+            " (pactl list short sources: its name ends in .monitor)",
+        )
+    if role == "microphone" and source.is_monitor:
+        return warn(
+            role,
+            f"{recorded}: that is an output's monitor, not a microphone",
+            "set microphone in the policy to the headset's microphone",
+        )
+    return ok(role, recorded)
+
+
+def _named(source: SourceRead) -> str:
+    return f"{source.name!r} ({source.description})"
 
 
 def check_audio(config: AgentSettings) -> list[CheckResult]:
@@ -81,6 +134,8 @@ def check_audio(config: AgentSettings) -> list[CheckResult]:
     inputs = sum(1 for d in sounddevice.query_devices() if int(d["max_input_channels"]) > 0)
     results = [ok("portaudio", f"{sounddevice.get_portaudio_version()[1]}, {inputs} inputs")]
     results.append(_resolve_input(sounddevice, config.microphone, "microphone", config.microphone))
+    if not config.far_end:
+        aim_default_far_end()  # as a recording does, before it opens the far end
     far_end = config.far_end or DEFAULT_FAR_END
     results.append(_resolve_input(sounddevice, far_end, "far-end", config.far_end))
     return results

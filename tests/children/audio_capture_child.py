@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from agent.capture.audio.capture import AudioSources, CallAudioCapture
+from agent.commands.record import AUDIO_SETTLE_SECONDS
 
 
 def tone_level(samples: np.ndarray, frequency: float, rate: int) -> float:
@@ -36,6 +37,9 @@ def main() -> None:
         else AudioSources(microphone="callreel_mic", far_end="callreel_farend")
     )
     capture = CallAudioCapture(sources)
+    # As the agent does while its notice shows: idle monitors deliver their first second late.
+    capture.open()
+    time.sleep(AUDIO_SETTLE_SECONDS)
     start = capture.start()
     print("started", flush=True)
     chunks = []
@@ -51,9 +55,17 @@ def main() -> None:
         "samples_dropped": capture.samples_dropped,
     }
     window = stereo[round(window_start * capture.rate) : round(window_end * capture.rate)]
+    chunk = capture.rate // 20  # 50 ms: 22 cycles of 440 Hz, 50 of 1000 Hz
     for name, channel in (("left", 0), ("right", 1)):
         for frequency in (440, 1000):
             report[f"{name}_{frequency}"] = tone_level(window[:, channel], frequency, capture.rate)
+            # The level as played: the median over 50 ms pieces, so that a dropout (a piece
+            # of inserted silence on a busy machine) does not count as a quieter tone.
+            pieces = [
+                tone_level(window[start : start + chunk, channel], frequency, capture.rate)
+                for start in range(0, len(window) - chunk + 1, chunk)
+            ]
+            report[f"{name}_{frequency}_median"] = float(np.median(pieces))
     print(json.dumps(report), flush=True)
 
 

@@ -60,16 +60,21 @@ class World:
     root: Path
 
 
+BOTH_SOUND_SERVERS = pytest.mark.parametrize("world", ["pulseaudio", "pipewire"], indirect=True)
+"""For the tests that also run on PipeWire; the rest run on PulseAudio."""
+
+
 @pytest.fixture
 def world(
     request: pytest.FixtureRequest,
     desktop: Desktop,
     tray_host: int,
-    pulse_server: PulseServer,
     tmp_path: Path,
 ) -> Iterator[World]:
     marker = request.node.get_closest_marker("agent_policy")
     overrides = dict(marker.kwargs) if marker else {}
+    server = "pipewire_server" if getattr(request, "param", "") == "pipewire" else "pulse_server"
+    pulse_server: PulseServer = request.getfixturevalue(server)
     desktop.spawn_colour_window(
         geometry=Rect(200, 150, 640, 400), title=BUSINESS_WINDOW, wm_class="Crm", colour="20c020"
     )
@@ -126,6 +131,7 @@ def _wait_for_recording(world: World, state: str, timeout: float = 90) -> dict[s
     return wait_for(arrived, timeout=timeout, what=f"a {state} recording in the vault")
 
 
+@BOTH_SOUND_SERVERS
 def test_a_call_is_recorded_once_after_the_notice_and_a_call_past_the_quota_is_not(
     world: World,
 ) -> None:
@@ -283,6 +289,7 @@ def test_an_agent_started_on_a_loose_data_directory_makes_it_private(world: Worl
     assert "was open to other users: made" in world.agent.log()
 
 
+@BOTH_SOUND_SERVERS
 def test_a_forged_softphone_of_another_user_records_nothing(world: World) -> None:
     # baresip is gone; another local user takes its control port and announces a call.
     start_session(world.vault, world.people, calls=1)

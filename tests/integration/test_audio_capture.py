@@ -1,13 +1,17 @@
-"""Call audio on a real PulseAudio server: microphone left, caller right, nothing crossed."""
+"""Call audio on real PulseAudio and PipeWire servers: microphone left, caller right, nothing
+crossed, at the level the tone was played, and doctor naming the source each channel records."""
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
 from testbed.pulse import PulseServer
 from tests.helpers.data import REPO_ROOT as ROOT
+
+TONE_AMPLITUDE = 16384.0
 
 
 def _record_two_tones(pulse_server: PulseServer, devices: str) -> dict[str, float]:
@@ -40,17 +44,22 @@ def _assert_microphone_left_caller_right(report: dict[str, float]) -> None:
     assert report["right_440"] < report["right_1000"] / 100, report
 
 
-def test_microphone_goes_left_and_caller_goes_right(pulse_server: PulseServer) -> None:
-    report = _record_two_tones(pulse_server, "named")
+def test_microphone_goes_left_and_caller_goes_right(sound_server: PulseServer) -> None:
+    report = _record_two_tones(sound_server, "named")
     # Exactly the recorded span, whatever the devices delivered (gaps became silence).
     assert abs(report["frames"] - report["expected_frames"]) < 48_000 * 0.15
     _assert_microphone_left_caller_right(report)
 
 
 def test_without_named_devices_the_defaults_are_the_default_input_and_output_monitor(
-    pulse_server: PulseServer,
+    sound_server: PulseServer,
 ) -> None:
     """What a softphone set to the system's defaults gives, with no device in policy."""
     for setting, device in (("set-default-sink", "callsink"), ("set-default-source", "virtmic")):
-        subprocess.run(["pactl", setting, device], env=pulse_server.env, check=True, timeout=10)
-    _assert_microphone_left_caller_right(_record_two_tones(pulse_server, "defaults"))
+        subprocess.run(["pactl", setting, device], env=sound_server.env, check=True, timeout=10)
+    report = _record_two_tones(sound_server, "defaults")
+    _assert_microphone_left_caller_right(report)
+    # At the level the tones were played (sox vol 0.5: amplitude 16384), on both servers:
+    # PulseAudio's downmix averages, PipeWire's would add 3 dB.
+    for level in (report["left_440_median"], report["right_1000_median"]):
+        assert abs(20 * math.log10(level / TONE_AMPLITUDE)) < 0.5, report

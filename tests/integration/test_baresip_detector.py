@@ -27,9 +27,9 @@ ROUNDS = 3
 
 
 @pytest.fixture
-def baresip(tmp_path: Path, pulse_server: PulseServer) -> Iterator[Baresip]:
+def baresip(tmp_path: Path, sound_server: PulseServer) -> Iterator[Baresip]:
     with running_baresip(
-        tmp_path, pulse_server, sip_port=free_port(), ctrl_port=free_port()
+        tmp_path, sound_server, sip_port=free_port(), ctrl_port=free_port()
     ) as phone:
         yield phone
 
@@ -62,9 +62,9 @@ def _connected_clients(phone: Baresip) -> bool:
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_call_established_and_closed_at_bye(
-    baresip: Baresip, pulse_server: PulseServer, tmp_path: Path, round_: int
+    baresip: Baresip, sound_server: PulseServer, tmp_path: Path, round_: int
 ) -> None:
-    ctrl, ctrl_signals, streams, stream_signals = _detectors(baresip, pulse_server)
+    ctrl, ctrl_signals, streams, stream_signals = _detectors(baresip, sound_server)
     call = place_call(baresip.sip_port, seconds=2.0, root=tmp_path / "sipp")
     try:
         ((_, off),) = ctrl_signals.wait_for(1, timeout=10)
@@ -97,9 +97,9 @@ def test_call_established_and_closed_at_bye(
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_killed_baresip_ends_the_call_for_both_detectors(
-    baresip: Baresip, pulse_server: PulseServer, tmp_path: Path, round_: int
+    baresip: Baresip, sound_server: PulseServer, tmp_path: Path, round_: int
 ) -> None:
-    ctrl, ctrl_signals, streams, stream_signals = _detectors(baresip, pulse_server)
+    ctrl, ctrl_signals, streams, stream_signals = _detectors(baresip, sound_server)
     call = place_call(baresip.sip_port, seconds=30.0, root=tmp_path / "sipp")
     try:
         ((_, off),) = ctrl_signals.wait_for(1, timeout=10)

@@ -113,29 +113,47 @@ def test_the_whitelisted_xterm_is_found_when_open_and_warned_about_when_not(
 # -- audio and detectors --------------------------------------------------------------------
 
 
-def test_named_audio_devices_resolve_through_the_private_pulseaudio(
-    pulse_server: PulseServer, monkeypatch: pytest.MonkeyPatch
+def test_named_audio_devices_resolve_and_doctor_names_the_source_each_records(
+    sound_server: PulseServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_pulse(monkeypatch, pulse_server)
+    use_pulse(monkeypatch, sound_server)
     results = by_name(
         check_audio(AgentSettings(microphone="callreel_mic", far_end="callreel_farend"))
     )
     assert results["portaudio"].status == "ok"
     assert results["microphone"].status == "ok", results["microphone"]
     assert "'callreel_mic' resolves to 'callreel_mic'" in results["microphone"].detail
+    assert "which records 'virtmic'" in results["microphone"].detail
     assert results["far-end"].status == "ok", results["far-end"]
     assert "'callreel_farend' resolves to 'callreel_farend'" in results["far-end"].detail
+    assert "which records 'callsink.monitor'" in results["far-end"].detail
 
 
-def test_default_audio_devices_are_named(
-    pulse_server: PulseServer, monkeypatch: pytest.MonkeyPatch
+def test_default_audio_devices_record_the_default_input_and_output_monitor(
+    sound_server: PulseServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_pulse(monkeypatch, pulse_server)
+    use_pulse(monkeypatch, sound_server)
+    for setting, device in (("set-default-sink", "callsink"), ("set-default-source", "virtmic")):
+        subprocess.run(["pactl", setting, device], env=sound_server.env, check=True, timeout=10)
     results = by_name(check_audio(AgentSettings()))
     assert results["microphone"].status == "ok", results["microphone"]
     assert results["microphone"].detail.startswith("default: ")
+    assert "which records 'virtmic'" in results["microphone"].detail
     assert results["far-end"].status == "ok", results["far-end"]
     assert "'callreel_default_monitor'" in results["far-end"].detail
+    assert "which records 'callsink.monitor'" in results["far-end"].detail
+
+
+def test_a_far_end_that_records_no_output_fails(
+    sound_server: PulseServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A name that exists, but for a microphone: checking the name alone would pass it.
+    use_pulse(monkeypatch, sound_server)
+    far_end = by_name(check_audio(AgentSettings(far_end="callreel_mic")))["far-end"]
+    assert far_end.status == "fail", far_end
+    assert "records 'virtmic'" in far_end.detail
+    assert "the caller would not be recorded" in far_end.detail
+    assert ".monitor" in far_end.fix
 
 
 def test_a_missing_named_device_fails_and_lists_the_inputs(

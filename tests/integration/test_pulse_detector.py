@@ -1,4 +1,4 @@
-"""The PulseAudio stream detector against the private PulseAudio server.
+"""The sound-server stream detector against private PulseAudio and PipeWire servers.
 
 pacat stands in for the softphone: `parecord` and `paplay` are both the pacat binary, so
 application.process.binary is "pacat" for a recording and a playback stream alike, and only
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,14 @@ import pytest
 from agent.detect.base import CallSignal, UntrustedSource
 from agent.detect.pulse_streams import PulseStreamDetector
 from agent.detect.trusted_process import Softphone
+from testbed.pipewire import running_pipewire_server
 from testbed.pulse import PulseServer, running_pulse_server
 from tests.helpers.softphone import Signals
 
 
 @pytest.fixture
-def detector(pulse_server: PulseServer) -> Iterator[tuple[PulseStreamDetector, Signals]]:
+def detector(sound_server: PulseServer) -> Iterator[tuple[PulseStreamDetector, Signals]]:
+    pulse_server = sound_server
     detector = PulseStreamDetector(
         Softphone.from_setting("pacat"), server=pulse_server.env["PULSE_SERVER"]
     )
@@ -43,8 +46,9 @@ def _recorder(pulse: PulseServer, tmp_path: Path) -> subprocess.Popen[bytes]:
 
 
 def test_recording_stream_is_a_call_and_playback_is_not(
-    detector: tuple[PulseStreamDetector, Signals], pulse_server: PulseServer, tmp_path: Path
+    detector: tuple[PulseStreamDetector, Signals], sound_server: PulseServer, tmp_path: Path
 ) -> None:
+    pulse_server = sound_server
     _, signals = detector
     ringing = subprocess.Popen(
         ["pacat", "--playback", "--device=callsink", "--raw"],
@@ -81,7 +85,8 @@ def test_recording_stream_is_a_call_and_playback_is_not(
     assert arrived - killed_at < 0.5
 
 
-def test_other_programs_recording_are_ignored(pulse_server: PulseServer, tmp_path: Path) -> None:
+def test_other_programs_recording_are_ignored(sound_server: PulseServer, tmp_path: Path) -> None:
+    pulse_server = sound_server
     detector = PulseStreamDetector(
         Softphone.from_setting("baresip"), server=pulse_server.env["PULSE_SERVER"]
     )
@@ -97,9 +102,12 @@ def test_other_programs_recording_are_ignored(pulse_server: PulseServer, tmp_pat
         detector.stop()
 
 
-def test_server_loss_ends_the_call(tmp_path: Path) -> None:
-    (tmp_path / "pulse").mkdir()
-    with running_pulse_server(tmp_path / "pulse") as pulse:
+@pytest.mark.parametrize("start_server", [running_pulse_server, running_pipewire_server])
+def test_server_loss_ends_the_call(
+    tmp_path: Path, start_server: Callable[[Path], AbstractContextManager[PulseServer]]
+) -> None:
+    (tmp_path / "server").mkdir()
+    with start_server(tmp_path / "server") as pulse:
         detector = PulseStreamDetector(
             Softphone.from_setting("pacat"), server=pulse.env["PULSE_SERVER"]
         )
@@ -109,7 +117,7 @@ def test_server_loss_ends_the_call(tmp_path: Path) -> None:
         try:
             ((_, off),) = signals.wait_for(1, timeout=5)
             assert off.off_hook
-            subprocess.run(["pactl", "exit"], env=pulse.env, check=True, timeout=10)
+            pulse.kill_sound_server()
             (_, (_, on)) = signals.wait_for(2, timeout=5)
             assert on == CallSignal(False, off.call_id, "pulse", "audio server connection lost")
         finally:
@@ -121,8 +129,9 @@ def test_server_loss_ends_the_call(tmp_path: Path) -> None:
 
 
 def test_a_stream_that_only_claims_to_be_the_softphone_is_not_a_call(
-    pulse_server: PulseServer, tmp_path: Path
+    sound_server: PulseServer, tmp_path: Path
 ) -> None:
+    pulse_server = sound_server
     detector = PulseStreamDetector(
         Softphone.from_setting("baresip"), server=pulse_server.env["PULSE_SERVER"]
     )
@@ -144,3 +153,26 @@ def test_a_stream_that_only_claims_to_be_the_softphone_is_not_a_call(
     assert isinstance(refused, UntrustedSource), refused
     assert f"process {recorder.pid} runs /usr/bin/pacat" in refused.problem
     assert signals.items == [refused], "no call, and the refusal is reported once"
+
+
+def test_a_native_pipewire_client_is_detected_by_its_client(
+    pipewire_server: PulseServer, tmp_path: Path
+) -> None:
+    # pw-record talks to PipeWire itself, not through libpulse: its program and pid are on
+    # its client object only, and the pid is the one PipeWire took from the socket.
+    softphone = Softphone.from_setting("pw-record")
+    detector = PulseStreamDetector(softphone, server=pipewire_server.env["PULSE_SERVER"])
+    signals = Signals()
+    detector.start(signals)
+    recorder = subprocess.Popen(
+        ["pw-record", "--target", "virtmic", str(tmp_path / "mic.wav")], env=pipewire_server.env
+    )
+    try:
+        ((_, off),) = signals.wait_for(1, timeout=5)
+        assert off.off_hook
+    finally:
+        recorder.kill()
+        recorder.wait()
+    (_, (_, on)) = signals.wait_for(2, timeout=5)
+    assert not on.off_hook
+    detector.stop()

@@ -21,6 +21,8 @@ REAL_COMPONENT_FIXTURES = frozenset(
         "x_display",
         "desktop",
         "pulse_server",
+        "pipewire_server",
+        "sound_server",
         "qapp",
         "qtbot",
         "tray_host",

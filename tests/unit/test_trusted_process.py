@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.detect.pulse_streams import client_pid
+from agent.detect.pulse_streams import client_pid, server_pid_of
 from agent.detect.trusted_process import Softphone
 
 
@@ -54,7 +54,17 @@ def test_a_name_is_looked_up_on_path_and_must_exist(tmp_path: Path) -> None:
 
 
 def test_the_servers_verified_pid_wins_over_the_clients_claim() -> None:
-    assert client_pid({"pipewire.sec.pid": "42", "application.process.id": "1"}) == 42
-    assert client_pid({"application.process.id": "1"}) == 1
-    assert client_pid({"application.process.id": "one"}) is None
-    assert client_pid({}) is None
+    assert client_pid({"pipewire.sec.pid": "42", "application.process.id": "1"}, None) == 42
+    assert client_pid({"application.process.id": "1"}, None) == 1
+    assert client_pid({"application.process.id": "one"}, None) is None
+    assert client_pid({}, None) is None
+
+
+def test_pipewire_pulses_own_pid_on_a_libpulse_client_is_no_verification() -> None:
+    # pipewire-pulse (pid 30) is the PipeWire client of every libpulse client it serves.
+    libpulse_client = {"pipewire.sec.pid": "30", "application.process.id": "77"}
+    assert client_pid(libpulse_client, server_pid=30) == 77
+    ours = {"pipewire.sec.pid": "30", "application.process.id": "5"}
+    ours["application.name"] = "callreel-agent"
+    assert server_pid_of({1: ours, 2: libpulse_client}, own_pid=5) == 30
+    assert server_pid_of({2: libpulse_client}, own_pid=5) is None

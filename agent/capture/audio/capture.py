@@ -1,7 +1,10 @@
 """Call audio: the agent's microphone on the left channel, the caller on the right (R8).
 
-Two PortAudio input streams (sounddevice), one per source, at 48 kHz mono. Their callbacks only
-queue blocks stamped with the ADC time of the first sample; the consumer places them on one
+Two PortAudio input streams (sounddevice), one per source, at 48 kHz. Each reads two channels
+where its device has them and averages them itself: downmixed by the server, a stereo source
+comes out 3 dB louder from PipeWire (which sums at 1/sqrt 2) than from PulseAudio (which
+averages), and loud callers would clip. Their callbacks only queue blocks stamped with the ADC
+time of the first sample; the consumer places them on one
 `ChannelTimeline` per channel, so dropouts and late starts become silence and both channels
 cover exactly the same span. Both streams use the same host API, hence the same clock, which
 `now()` also reads so that video can be stamped on the audio clock.
@@ -14,7 +17,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from agent.capture.audio.devices import DEFAULT_FAR_END, register_default_devices
+import numpy as np
+
+from agent.capture.audio.devices import (
+    DEFAULT_FAR_END,
+    aim_default_far_end,
+    register_default_devices,
+)
 from agent.capture.audio.timeline import ChannelTimeline, Samples, interleave
 
 SAMPLE_RATE = 48_000
@@ -52,9 +61,11 @@ class _SourceStream:
         """False while open but not yet recording: blocks are dropped, not queued."""
         self.overflows = 0
         try:
+            available = int(sounddevice.query_devices(device, "input")["max_input_channels"])
+            self.channels = min(2, max(1, available))
             self.stream = sounddevice.InputStream(
                 device=device,
-                channels=1,
+                channels=self.channels,
                 samplerate=rate,
                 dtype="int16",
                 blocksize=round(rate * BLOCK_SECONDS),
@@ -71,14 +82,21 @@ class _SourceStream:
             return
         if status.input_overflow:
             self.overflows += 1
+        if self.channels == 1:
+            mono = indata[:, 0].copy()
+        else:
+            mono = (indata.sum(axis=1, dtype=np.int32) // self.channels).astype(np.int16)
         # deque.append is atomic: no lock on PortAudio's real-time thread.
-        self.blocks.append((time_info.inputBufferAdcTime, indata[:, 0].copy()))
+        self.blocks.append((time_info.inputBufferAdcTime, mono))
 
 
 class CallAudioCapture:
     def __init__(self, sources: AudioSources, rate: int = SAMPLE_RATE) -> None:
         register_default_devices()
-        far_end = DEFAULT_FAR_END if sources.far_end is None else sources.far_end
+        far_end = sources.far_end
+        if far_end is None:
+            aim_default_far_end()
+            far_end = DEFAULT_FAR_END
         self.rate = rate
         self._sources = [
             _SourceStream("microphone", sources.microphone, rate),

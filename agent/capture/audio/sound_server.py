@@ -1,0 +1,79 @@
+"""What the user's sound server (PulseAudio, or PipeWire's pulse server) says about sources.
+
+PipeWire's pulse server (0.3.65, Debian 12) does not resolve `@DEFAULT_MONITOR@`: a stream
+asking for it, or for any name it does not know, silently records the default source, i.e.
+the microphone. So the far end is asked for by the monitor's own name, found here the same
+way on both servers: the default sink, then that sink's monitor source. And doctor asks the
+server which source each of its streams really reads, rather than trusting a name.
+
+pulsectl (libpulse) is imported on first use: Windows and macOS have no pulse server, and the
+hook command never needs one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+CONNECT_TIMEOUT_S = 1.0
+
+
+class NoSoundServerError(RuntimeError):
+    """No pulse-compatible server answers (none runs, or this is not Linux)."""
+
+
+@contextlib.contextmanager
+def _connected() -> Any:
+    try:
+        pulsectl: Any = importlib.import_module("pulsectl")
+    except (ImportError, OSError) as exc:
+        raise NoSoundServerError(f"libpulse is not available: {exc}") from exc
+    try:
+        with pulsectl.Pulse("callreel-agent-devices", connect=False) as pulse:
+            pulse.connect(autospawn=False, wait=False, timeout=CONNECT_TIMEOUT_S)
+            yield pulse
+    except pulsectl.PulseError as exc:
+        raise NoSoundServerError(f"no sound server answers: {exc}") from exc
+
+
+def default_monitor_source() -> str:
+    """The name of the default output sink's monitor source, e.g. `alsa_output....monitor`."""
+    with _connected() as pulse:
+        sink = pulse.get_sink_by_name(pulse.server_info().default_sink_name)
+        return str(sink.monitor_source_name)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRead:
+    name: str
+    description: str
+    is_monitor: bool
+    """A sink's monitor: what is played, such as the caller, not a microphone."""
+
+
+def sources_read_by_this_process() -> list[SourceRead]:
+    """The sources this process's recording streams read right now, as the server has it."""
+    ours = str(os.getpid())
+    with _connected() as pulse:
+        clients = {
+            client.index
+            for client in pulse.client_list()
+            if client.proplist.get("application.process.id") == ours
+        }
+        sources = {source.index: source for source in pulse.source_list()}
+        found = []
+        for stream in pulse.source_output_list():
+            source = sources.get(stream.source)
+            if stream.client in clients and source is not None:
+                monitor = getattr(source, "monitor_of_sink", None)
+                found.append(
+                    SourceRead(
+                        str(source.name),
+                        str(source.description),
+                        monitor is not None and monitor != 0xFFFFFFFF,
+                    )
+                )
+        return found
