@@ -6,6 +6,8 @@ from pathlib import Path
 
 from agent.capture.audio.devices import (
     DEFAULT_FAR_END,
+    DEFAULT_MONITOR_ALIAS,
+    FAR_END_SOURCE,
     alsa_config_path,
     callreel_alsa_config,
 )
@@ -25,7 +27,8 @@ def test_a_path_set_by_the_user_is_kept_and_ours_added_once() -> None:
     assert alsa_config_path("/etc/site-alsa.conf", "/ignored", OURS) == current
 
 
-def test_the_shipped_file_defines_the_default_far_end_on_the_default_monitor() -> None:
+def test_the_shipped_file_reads_the_monitor_named_by_the_agent_or_else_the_default() -> None:
     text = callreel_alsa_config().read_text()
     assert f"pcm.{DEFAULT_FAR_END} {{" in text
-    assert 'device "@DEFAULT_MONITOR@"' in text
+    assert f"vars [ {FAR_END_SOURCE} ]" in text
+    assert f'default "{DEFAULT_MONITOR_ALIAS}"' in text
