@@ -42,6 +42,7 @@ from agent.vault_connection.client import enrol
 from protocol.api.agent import TrainingSessionList, sessions_etag
 from protocol.pinned_tls import client_ssl_context
 from protocol.signing import DeviceKey, sign_request
+from testbed.process_memory import rss_mb
 from vault import accounts, devices
 from vault.db.opening import open_database
 from vault.roles import Role
@@ -145,13 +146,6 @@ class Window:
     cpu_cores: float
     p50_ms: float
     p99_ms: float
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def measure(url: str, cert: Path, bearer: str, pid: int, seconds: float) -> Window:

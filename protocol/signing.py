@@ -65,6 +65,7 @@ MAX_TIMESTAMP = 10**12 - 1  # 12 digits: far beyond any real clock, bounded for 
 _DEVICE_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TIMESTAMP_RE = re.compile(r"0|[1-9][0-9]{0,11}")
 _NONCE_RE = re.compile(r"[0-9a-f]{32}")
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE_B64_LEN = 86  # ceil(64 * 4 / 3), unpadded
 _SIGNATURE_RE = re.compile(r"[A-Za-z0-9_-]{86}")
 _METHOD_RE = re.compile(r"[A-Za-z]{1,20}")
@@ -237,6 +238,27 @@ def canonical_message(
     nonce: str,
 ) -> bytes:
     """The exact bytes a device signs. Inputs must already be valid (see `sign_request`)."""
+    return canonical_message_for_digest(
+        method,
+        path_and_query,
+        hashlib.sha256(body).hexdigest(),
+        device_id=device_id,
+        timestamp=timestamp,
+        nonce=nonce,
+    )
+
+
+def canonical_message_for_digest(
+    method: str,
+    path_and_query: str,
+    body_sha256: str,
+    *,
+    device_id: uuid.UUID,
+    timestamp: int,
+    nonce: str,
+) -> bytes:
+    """`canonical_message` from the body's SHA-256 (hex): a receiver that streams a large
+    body to disk hashes it on the way instead of holding it."""
     return "\n".join(
         (
             CANONICAL_PREFIX,
@@ -245,7 +267,7 @@ def canonical_message(
             str(device_id),
             str(timestamp),
             nonce,
-            hashlib.sha256(body).hexdigest(),
+            body_sha256,
         )
     ).encode("ascii")
 
@@ -331,28 +353,19 @@ def parse_device_id(headers: Mapping[str, str]) -> uuid.UUID:
     return _parse_device(_signed_headers(headers, (HEADER_DEVICE,))[HEADER_DEVICE])
 
 
-def verify_request(
-    headers: Mapping[str, str],
-    method: str,
-    path_and_query: str,
-    body: bytes,
-    *,
-    public_key_text: str,
-    now: float,
-    max_skew_seconds: int = DEFAULT_MAX_SKEW_SECONDS,
-) -> VerifiedRequest:
-    """Check a request's signature headers against the device's stored public key.
+@dataclass(frozen=True, slots=True)
+class SignedHeaders:
+    """The four headers, well formed; not yet verified."""
 
-    Raises `RequestSignatureError` for a request that must be refused. The signature is
-    checked before the timestamp, so STALE is only reported for genuine requests and its
-    message (the clock difference) can be shown to the device's operator. A malformed
-    `public_key_text` is the vault's own fault and raises `KeyFileError` instead.
-    """
-    if not math.isfinite(now):
-        raise ValueError(f"now must be finite unix seconds, got {now!r}")
-    if max_skew_seconds < 0:
-        raise ValueError(f"max_skew_seconds must not be negative, got {max_skew_seconds}")
-    public_key = DevicePublicKey.from_text(public_key_text)
+    device_id: uuid.UUID
+    timestamp: int
+    nonce: str
+    signature: bytes
+
+
+def parse_signed_headers(headers: Mapping[str, str]) -> SignedHeaders:
+    """The signature headers, checked for form only: a receiver refuses a request without
+    them before it reads (and pays for) the body the signature covers."""
     values = _signed_headers(headers, SIGNED_HEADERS)
 
     device_id = _parse_device(values[HEADER_DEVICE])
@@ -378,15 +391,67 @@ def verify_request(
     # Only one spelling per signature: the last character's spare bits must be zero.
     if b64url_encode(signature) != signature_text:
         raise _malformed(f"{HEADER_SIGNATURE} is not canonical base64url")
+    return SignedHeaders(device_id, timestamp, nonce, signature)
+
+
+def verify_request(
+    headers: Mapping[str, str],
+    method: str,
+    path_and_query: str,
+    body: bytes,
+    *,
+    public_key_text: str,
+    now: float,
+    max_skew_seconds: int = DEFAULT_MAX_SKEW_SECONDS,
+) -> VerifiedRequest:
+    """`verify_request_digest` for a body held in memory."""
+    return verify_request_digest(
+        headers,
+        method,
+        path_and_query,
+        hashlib.sha256(body).hexdigest(),
+        public_key_text=public_key_text,
+        now=now,
+        max_skew_seconds=max_skew_seconds,
+    )
+
+
+def verify_request_digest(
+    headers: Mapping[str, str],
+    method: str,
+    path_and_query: str,
+    body_sha256: str,
+    *,
+    public_key_text: str,
+    now: float,
+    max_skew_seconds: int = DEFAULT_MAX_SKEW_SECONDS,
+) -> VerifiedRequest:
+    """Check a request's signature headers against the device's stored public key; the body
+    is given by its SHA-256 (hex).
+
+    Raises `RequestSignatureError` for a request that must be refused. The signature is
+    checked before the timestamp, so STALE is only reported for genuine requests and its
+    message (the clock difference) can be shown to the device's operator. A malformed
+    `public_key_text` is the vault's own fault and raises `KeyFileError` instead.
+    """
+    if not math.isfinite(now):
+        raise ValueError(f"now must be finite unix seconds, got {now!r}")
+    if max_skew_seconds < 0:
+        raise ValueError(f"max_skew_seconds must not be negative, got {max_skew_seconds}")
+    public_key = DevicePublicKey.from_text(public_key_text)
+    signed = parse_signed_headers(headers)
+    device_id, timestamp, nonce = signed.device_id, signed.timestamp, signed.nonce
     problem = _check_method(method) or _check_target(path_and_query)
     if problem:
         raise _malformed(problem)
 
-    message = canonical_message(
-        method, path_and_query, body, device_id=device_id, timestamp=timestamp, nonce=nonce
+    if not _DIGEST_RE.fullmatch(body_sha256):
+        raise ValueError("body_sha256 must be 64 lower-case hex characters")
+    message = canonical_message_for_digest(
+        method, path_and_query, body_sha256, device_id=device_id, timestamp=timestamp, nonce=nonce
     )
     try:
-        public_key.public_key.verify(signature, message)
+        public_key.public_key.verify(signed.signature, message)
     except InvalidSignature:
         raise RequestSignatureError(
             SignatureFailure.BAD_SIGNATURE,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from protocol.atomic_files import atomic_output
 from vault import accounts, audit_log, devices, retention
+from vault.api.serving_limits import add_limit_options, limits_from_options
 from vault.db.engine import DatabaseError, connect, shown_url, utc_now
 from vault.db.migrate import upgrade
 from vault.db.opening import open_database
@@ -62,6 +63,7 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help="once serving, write the URL (with the real port, also for --port 0) and the"
         " certificate to pin to FILE as JSON",
     )
+    add_limit_options(serve_parser)
 
     migrate = commands.add_parser(
         "migrate",
@@ -183,6 +185,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
             args.host,
             args.port,
             hostnames=args.hostname,
+            limits=limits_from_options(args),
             ready_file=args.ready_file,
         )
         return 0

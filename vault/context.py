@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -27,6 +28,9 @@ class VaultContext:
     clock: Callable[[], datetime]
     max_segment_bytes: int = MAX_SEGMENT_BYTES
     retention: Mapping[Purpose, RetentionRule] = field(default_factory=lambda: dict(RETENTION))
+    scratch: Path | None = None
+    """Where upload bodies are spooled while their signature is checked (None: the system's
+    temporary directory)."""
 
 
 @dataclass(frozen=True, slots=True)

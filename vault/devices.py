@@ -18,8 +18,8 @@ from protocol.api.staff import DeviceHealth
 from protocol.api.vocabulary import DeviceStatus
 from protocol.signing import (
     RequestSignatureError,
-    parse_device_id,
-    verify_request,
+    parse_signed_headers,
+    verify_request_digest,
 )
 from vault.accounts import find_user, parse_roles
 from vault.db.engine import write_transaction
@@ -113,18 +113,20 @@ def find_device(engine: Engine, device_id: uuid.UUID) -> Device:
     return Device(row.id, row.agent_user_id, row.username, row.team)
 
 
-def authenticate(
-    engine: Engine,
-    headers: Mapping[str, str],
-    method: str,
-    path_and_query: str,
-    body: bytes,
-    *,
-    now: datetime,
-) -> Device:
-    """The device that signed this request, or Unauthenticated / Forbidden saying why."""
+@dataclass(frozen=True, slots=True)
+class ClaimedDevice:
+    """An enrolled, unrevoked device named by well-formed signature headers: worth reading
+    the body for, not yet authenticated."""
+
+    device: Device
+    public_key: str
+
+
+def claimed_device(engine: Engine, headers: Mapping[str, str]) -> ClaimedDevice:
+    """Checked before the body is read, so that a request without a plausible signature
+    costs the vault no more than its headers."""
     try:
-        device_id = parse_device_id(headers)
+        device_id = parse_signed_headers(headers).device_id
     except RequestSignatureError as exc:
         raise Unauthenticated(f"device request refused: {exc}") from None
     with engine.connect() as connection:
@@ -142,20 +144,37 @@ def authenticate(
             f"device {device_id} was revoked; ask an administrator to re-enrol it",
             code="device-revoked",
         )
+    return ClaimedDevice(
+        Device(row.id, row.agent_user_id, row.username, row.team), str(row.public_key)
+    )
+
+
+def authenticate(
+    engine: Engine,
+    claimed: ClaimedDevice,
+    *,
+    headers: Mapping[str, str],
+    method: str,
+    path_and_query: str,
+    body_sha256: str,
+    now: datetime,
+) -> Device:
+    """The device that signed this request (its body given by SHA-256), or Unauthenticated
+    saying why."""
     try:
-        verified = verify_request(
+        verified = verify_request_digest(
             headers,
             method,
             path_and_query,
-            body,
-            public_key_text=str(row.public_key),
+            body_sha256,
+            public_key_text=claimed.public_key,
             now=now.timestamp(),
             max_skew_seconds=MAX_CLOCK_SKEW_SECONDS,
         )
     except RequestSignatureError as exc:
         raise Unauthenticated(f"device request refused: {exc}") from None
-    _remember_nonce(engine, device_id, verified.nonce, now=now)
-    return Device(row.id, row.agent_user_id, row.username, row.team)
+    _remember_nonce(engine, verified.device_id, verified.nonce, now=now)
+    return claimed.device
 
 
 def _remember_nonce(engine: Engine, device_id: uuid.UUID, nonce: str, *, now: datetime) -> None:

@@ -18,6 +18,8 @@ from protocol.api.serving import ServeReady
 from protocol.atomic_files import atomic_output
 from protocol.keys import VaultIdentity, write_key_pair
 from vault.api.app import create_app
+from vault.api.guarded_connection import uvicorn_config
+from vault.api.serving_limits import ServingLimits
 from vault.context import VaultContext
 from vault.db.engine import utc_now
 from vault.db.opening import open_database
@@ -27,6 +29,7 @@ from vault.tls import TlsFiles, ensure_certificate
 IDENTITY_FILE = "vault-identity.key"
 RECIPIENT_FILE = "vault-recipient.pub"
 TLS_DIRECTORY = "tls"
+SCRATCH_DIRECTORY = "tmp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +80,14 @@ def open_vault(where: VaultLocations, *, clock: Callable[[], datetime] = utc_now
         # The embedded default owns this directory; a configured one must already exist.
         default_segments.mkdir(mode=0o700, exist_ok=True)
     identity = load_or_create_identity(where.data)
+    scratch = where.data / SCRATCH_DIRECTORY
+    scratch.mkdir(mode=0o700, exist_ok=True)
     return VaultContext(
         engine=where.open_database(),
         store=open_segment_store(where.store_url, clock=clock),
         identity=identity,
         clock=clock,
+        scratch=scratch,
     )
 
 
@@ -114,6 +120,7 @@ def serve(
     port: int,
     *,
     hostnames: Sequence[str] = (),
+    limits: ServingLimits | None = None,
     announce: Callable[[str], None] = _print_now,
     ready_file: Path | None = None,
 ) -> None:
@@ -142,14 +149,13 @@ def serve(
                 handle.write(ready.model_dump_json().encode())
 
     logging.basicConfig(level=logging.INFO)
-    config = uvicorn.Config(
-        create_app(ctx),
+    limits = limits or ServingLimits()
+    config = uvicorn_config(
+        create_app(ctx, limits),
+        limits,
         host=host,
         port=port,
-        ssl_certfile=str(tls.cert_path),
-        ssl_keyfile=str(tls.key_path),
-        log_level="info",
-        access_log=False,
-        server_header=False,
+        cert_path=tls.cert_path,
+        key_path=tls.key_path,
     )
     _AnnouncingServer(config, listening).run()

@@ -62,6 +62,8 @@ class VaultProcess:
     db: str | None = None
     """A database URL shared with other vault processes; None: the data directory's SQLite."""
     process: subprocess.Popen[bytes] | None = None
+    serve_options: tuple[str, ...] = ()
+    """More `serve` options, such as limits."""
 
     @property
     def _location(self) -> list[str]:
@@ -78,7 +80,8 @@ class VaultProcess:
     def start(self) -> None:
         log = (self.data.parent / f"{self.data.name}-serve.log").open("ab")
         self.process = subprocess.Popen(
-            [str(BIN / "callreel-vault"), "serve", *self._location, "--port", str(self.port)],
+            [str(BIN / "callreel-vault"), "serve", *self._location, "--port", str(self.port),
+             *self.serve_options],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()

@@ -32,6 +32,8 @@ from protocol.signing import DeviceKey
 from tests.helpers.synthetic_recording import record_segments, stereo_tone
 from vault import accounts, devices
 from vault.api.app import create_app
+from vault.api.guarded_connection import uvicorn_config
+from vault.api.serving_limits import ServingLimits
 from vault.context import VaultContext
 from vault.db.opening import open_database
 from vault.purposes import RETENTION, RetentionRule
@@ -66,14 +68,14 @@ class _Serving:
         self.port = 0
 
     def start(self) -> None:
-        config = uvicorn.Config(
+        config = uvicorn_config(
             self._app,
+            ServingLimits(),
             host="127.0.0.1",
             port=self.port,
-            ssl_certfile=str(self._cert_path),
-            ssl_keyfile=str(self._key_path),
+            cert_path=self._cert_path,
+            key_path=self._key_path,
             log_level="warning",
-            access_log=False,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="vault-under-test", daemon=True)

@@ -109,14 +109,18 @@ def end_recording(
     return RecordingEnded(recording_id=recording_id, state=body.state)
 
 
+SEGMENT_UPLOADS = f"{router.prefix}/segments/"
+"""Where the large bodies go; every other route takes a small JSON body (vault/api/app.py)."""
+
+
 @router.put("/segments/{sha256}", openapi_extra=_SEGMENT_BODY)
 async def upload_segment(
-    sha256: SHA256, request: Request, device: UploadingDevice, ctx: Context, response: Response
+    sha256: SHA256, upload: UploadingDevice, ctx: Context, response: Response
 ) -> SegmentStored:
     """Store one sealed segment, named by the SHA-256 of its bytes. 201 when stored, 200 when
     it already was (a retry), 409 when different bytes hold that place in the recording."""
-    body = await request.body()
-    stored = await run_in_threadpool(ingest.store_segment, ctx, device, sha256, body)
+    body = await run_in_threadpool(upload.body.read)
+    stored = await run_in_threadpool(ingest.store_segment, ctx, upload.device, sha256, body)
     response.status_code = 201 if stored.created else 200
     return SegmentStored(
         recording_id=stored.recording_id,

@@ -16,6 +16,9 @@ from protocol.api.errors import ErrorBody, ValidationErrorBody, ValidationProble
 from protocol.api.staff import Health
 from protocol.version import VERSION
 from vault.api import agent_routes, staff_routes
+from vault.api.auth import MAX_JSON_BYTES
+from vault.api.request_bounds import RequestBounds
+from vault.api.serving_limits import ServingLimits
 from vault.api.session_changes import SessionChanges
 from vault.context import VaultContext
 from vault.errors import VaultError
@@ -47,7 +50,8 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(ErrorBody(error=code, message=message).model_dump(), status_code=status)
 
 
-def create_app(ctx: VaultContext) -> FastAPI:
+def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAPI:
+    limits = limits or ServingLimits()
     session_changes = SessionChanges(ctx.engine)
 
     @asynccontextmanager
@@ -111,4 +115,13 @@ def create_app(ctx: VaultContext) -> FastAPI:
 
     app.include_router(agent_routes.router, responses=ERROR_RESPONSES)
     app.include_router(staff_routes.router, responses=ERROR_RESPONSES)
+
+    def body_limit_for(path: str) -> int:
+        if path.startswith(agent_routes.SEGMENT_UPLOADS):
+            return ctx.max_segment_bytes
+        return MAX_JSON_BYTES
+
+    app.add_middleware(
+        RequestBounds, max_header_count=limits.max_header_count, body_limit_for=body_limit_for
+    )
     return app

@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import hashlib
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, BinaryIO
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from vault import accounts, devices
 from vault.context import Actor, VaultContext
-from vault.devices import Device
-from vault.errors import TooLarge, Unauthenticated, VaultError
+from vault.devices import ClaimedDevice, Device
+from vault.errors import Unauthenticated
 
 SESSION_COOKIE = "callreel_session"
 MAX_JSON_BYTES = 64 * 1024
@@ -49,51 +54,62 @@ def current_actor(request: Request, ctx: Context) -> Actor:
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 before it is read past `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise VaultError("Content-Length is not a number")
-        if int(declared) > limit:
-            raise TooLarge(f"request body of {declared} bytes exceeds {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    request._body = body
-    return body
-
-
-async def _device(request: Request, limit: int) -> Device:
-    ctx = vault_context(request)
-    body = await read_body(request, limit)
+def _signed_target(request: Request) -> str:
     # Devices sign the path as sent, so verify against the raw bytes, not the decoded path.
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string", b"")
-    path = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+    return raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+
+
+async def _claimed_device(request: Request) -> ClaimedDevice:
+    ctx = vault_context(request)
+    return await run_in_threadpool(devices.claimed_device, ctx.engine, request.headers)
+
+
+async def _signed_by(request: Request, claimed: ClaimedDevice, body_sha256: str) -> Device:
+    ctx = vault_context(request)
     return await run_in_threadpool(
-        devices.authenticate,
-        ctx.engine,
-        request.headers,
-        request.method,
-        path,
-        body,
-        now=ctx.clock(),
+        functools.partial(
+            devices.authenticate,
+            ctx.engine,
+            claimed,
+            headers=request.headers,
+            method=request.method,
+            path_and_query=_signed_target(request),
+            body_sha256=body_sha256,
+            now=ctx.clock(),
+        )
     )
 
 
 async def current_device(request: Request) -> Device:
-    return await _device(request, MAX_JSON_BYTES)
+    """A signed request with a small body (RequestBounds keeps it to MAX_JSON_BYTES)."""
+    claimed = await _claimed_device(request)
+    body = await request.body()
+    return await _signed_by(request, claimed, hashlib.sha256(body).hexdigest())
 
 
-async def uploading_device(request: Request) -> Device:
-    return await _device(request, vault_context(request).max_segment_bytes)
+@dataclass(frozen=True, slots=True)
+class SignedUpload:
+    device: Device
+    body: BinaryIO
+    """The body as received, in an unnamed file in the vault's scratch directory."""
+
+
+async def signed_upload(request: Request) -> AsyncIterator[SignedUpload]:
+    """A signed upload, streamed to disk and hashed on the way: the body is held in memory
+    only once the signature over it has verified."""
+    claimed = await _claimed_device(request)
+    ctx = vault_context(request)
+    with tempfile.TemporaryFile(dir=ctx.scratch) as spooled:
+        digest = hashlib.sha256()
+        async for chunk in request.stream():
+            digest.update(chunk)
+            spooled.write(chunk)
+        device = await _signed_by(request, claimed, digest.hexdigest())
+        spooled.seek(0)
+        yield SignedUpload(device, spooled)
 
 
 CurrentDevice = Annotated[Device, Depends(current_device)]
-UploadingDevice = Annotated[Device, Depends(uploading_device)]
+UploadingDevice = Annotated[SignedUpload, Depends(signed_upload)]
