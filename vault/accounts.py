@@ -127,17 +127,26 @@ def issue_token(
     return token
 
 
-def login(engine: Engine, username: str, password: str, *, now: datetime) -> str:
-    refused = Unauthenticated("wrong user name or password")
-    with engine.connect() as connection:
-        row = connection.execute(sa.select(users).where(users.c.username == username)).first()
-    stored = _DUMMY_HASH if row is None or row.password_hash is None else str(row.password_hash)
+def password_hash_for(connection: Connection, username: str) -> tuple[str, bool]:
+    """The stored hash to check a sign-in against, and whether the account may sign in at
+    all. An unknown, passwordless or disabled account gets a dummy hash, so that checking it
+    takes as long and says nothing."""
+    row = connection.execute(sa.select(users).where(users.c.username == username)).first()
+    if row is None or row.password_hash is None:
+        return _DUMMY_HASH, False
+    return str(row.password_hash), row.disabled_at is None
+
+
+def password_matches(stored_hash: str, password: str) -> bool:
+    """The expensive part of a sign-in (64 MiB, tens of milliseconds): callers bound how many
+    run at once (vault/api/sign_in.py)."""
     try:
-        _hasher.verify(stored, password)
+        return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
-        raise refused from None
-    if row is None or row.password_hash is None or row.disabled_at is not None:
-        raise refused
+        return False
+
+
+def issue_console_token(engine: Engine, username: str, *, now: datetime) -> str:
     return issue_token(engine, username, now=now, label="console", lifetime=CONSOLE_TOKEN_LIFETIME)
 
 

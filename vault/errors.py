@@ -7,6 +7,8 @@ from __future__ import annotations
 class VaultError(Exception):
     status = 400
     code = "bad-request"
+    retry_after_s: int | None = None
+    """Sent as Retry-After when set: when trying again can succeed."""
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -47,3 +49,12 @@ class TooLarge(VaultError):
 class Unavailable(VaultError):
     status = 503
     code = "unavailable"
+
+
+class TooManyRequests(VaultError):
+    status = 429
+    code = "too-many-requests"
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = max(1, retry_after_s)

@@ -20,6 +20,7 @@ from vault.api.auth import MAX_JSON_BYTES
 from vault.api.request_bounds import RequestBounds
 from vault.api.serving_limits import ServingLimits
 from vault.api.session_changes import SessionChanges
+from vault.api.sign_in import PasswordChecks
 from vault.context import VaultContext
 from vault.errors import VaultError
 from vault.playback import PlaybackTickets
@@ -35,6 +36,7 @@ _REFUSALS = {
     409: "conflicts with what is stored",
     410: "the recording was deleted (its key is destroyed)",
     413: "the body is over the size limit",
+    429: "too many failed sign-ins from this account or address; Retry-After says when",
     503: "storage or the access log is unavailable; nothing was released, retry later",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -72,10 +74,14 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
     app.state.vault = ctx
     app.state.playback_tickets = PlaybackTickets()
     app.state.session_changes = session_changes
+    app.state.password_checks = PasswordChecks(limits.password_checks)
 
     @app.exception_handler(VaultError)
     async def vault_error(_request: Request, exc: VaultError) -> JSONResponse:
-        return _error(exc.status, exc.code, str(exc))
+        response = _error(exc.status, exc.code, str(exc))
+        if exc.retry_after_s is not None:
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:

@@ -42,6 +42,11 @@ class ServingLimits:
     keep_alive_s: int = _limit(
         5, "seconds", "an idle connection between requests is closed after this"
     )
+    password_checks: int = _limit(
+        2,
+        "checks",
+        "password hashes computed at once (64 MiB each); further sign-ins wait their turn",
+    )
 
     def __post_init__(self) -> None:
         for limit in dataclasses.fields(self):

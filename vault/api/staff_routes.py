@@ -52,6 +52,7 @@ from vault import (
 from vault.access import Media
 from vault.api.auth import SESSION_COOKIE, Context, CurrentActor
 from vault.api.ranges import RangeNotSatisfiable, parse_range
+from vault.api.sign_in import PasswordChecks, sign_in
 from vault.playback import PlaybackTickets
 from vault.roles import Permission
 from vault.sessions import SessionRequest
@@ -76,10 +77,13 @@ _RECORDING_MEDIA: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/login", tags=["people"])
-def login(body: Login, ctx: Context, response: Response) -> SignedIn:
+async def login(body: Login, ctx: Context, request: Request, response: Response) -> SignedIn:
     """Sign in with a password; the token comes back as a cookie for the console and in the
-    body for scripts."""
-    token = accounts.login(ctx.engine, body.username, body.password, now=ctx.clock())
+    body for scripts. Failed sign-ins are throttled per account and per address (429 with
+    Retry-After)."""
+    checks: PasswordChecks = request.app.state.password_checks
+    source = request.client.host if request.client else "unknown"
+    token = await sign_in(ctx, checks, body.username, body.password, source=source)
     response.set_cookie(
         SESSION_COOKIE,
         token,

@@ -53,6 +53,16 @@ api_tokens = sa.Table(
     sa.Column("expires_at", UtcDateTime, nullable=False),
 )
 
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    metadata,
+    # "account:NAME" or "source:ADDRESS": throttled separately, shared by every vault process.
+    sa.Column("throttle_key", sa.String(120), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", UtcDateTime, nullable=False),
+    sa.Column("blocked_until", UtcDateTime, nullable=False),
+)
+
 enrol_tokens = sa.Table(
     "enrol_tokens",
     metadata,
