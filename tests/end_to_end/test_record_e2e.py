@@ -45,7 +45,9 @@ def test_record_and_assemble_keep_only_the_business_window(
          "--width", "640", "--height", "400", "--segment-seconds", "2"],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    caller = pulse_server.play_tone("callsink", 1000, 6)
+    # Longer than the recording: a recorder slow to start on a busy machine still hears the
+    # tone to its end, where the check below looks.
+    caller = pulse_server.play_tone("callsink", 1000, 12)
     stdout, stderr = recorder.communicate(timeout=120)
     caller.wait(timeout=30)
     assert recorder.returncode == 0, stdout + stderr
