@@ -65,14 +65,14 @@ def set_up(url: str, cert: Path, data: Path, count: int) -> tuple[list[Device], 
     """Agents and their enrolled devices, and a trainer's bearer token."""
     engine = open_database(locations(data).db_url)
     now = datetime.now(UTC)
-    accounts.add_user(engine, "trainer", frozenset({Role.TRAINER}), now=now)
+    accounts.add_user(engine, "trainer", frozenset({Role.TRAINER}), now=now, by="bench")
     bearer = accounts.issue_token(
-        engine, "trainer", now=now, label="bench", lifetime=timedelta(days=1)
+        engine, "trainer", now=now, label="bench", lifetime=timedelta(days=1), by="bench"
     )
     names = [f"agent{number:05d}" for number in range(count)]
     tokens = []
     for name in names:
-        accounts.add_user(engine, name, frozenset({Role.AGENT}), now=now)
+        accounts.add_user(engine, name, frozenset({Role.AGENT}), now=now, by="bench")
         tokens.append(devices.issue_enrol_token(engine, name, by="bench", now=now))
     engine.dispose()
     made = []

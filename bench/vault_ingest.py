@@ -189,14 +189,14 @@ def set_up_agents(vault: Vault, count: int, payload: bytes) -> list[Agent]:
     a one-call session per agent, registration, and each recording's first segment."""
     engine = open_database(locations(vault.data).db_url)
     now = datetime.now(UTC)
-    accounts.add_user(engine, "trainer", frozenset({Role.TRAINER}), now=now)
+    accounts.add_user(engine, "trainer", frozenset({Role.TRAINER}), now=now, by="bench")
     bearer = accounts.issue_token(
-        engine, "trainer", now=now, label="bench", lifetime=timedelta(days=1)
+        engine, "trainer", now=now, label="bench", lifetime=timedelta(days=1), by="bench"
     )
     names = [f"agent{number:05d}" for number in range(count)]
     tokens = []
     for name in names:
-        accounts.add_user(engine, name, frozenset({Role.AGENT}), now=now)
+        accounts.add_user(engine, name, frozenset({Role.AGENT}), now=now, by="bench")
         tokens.append(devices.issue_enrol_token(engine, name, by="bench", now=now))
     engine.dispose()
     recipient = VaultRecipient.load(vault.data / RECIPIENT_FILE)

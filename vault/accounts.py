@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -13,8 +14,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection, Engine
 
+from protocol.api.staff import AuditDetails
+from vault import audit_log
 from vault.context import Actor
-from vault.db.engine import write_transaction
 from vault.db.tables import api_tokens, users
 from vault.errors import Conflict, NotFound, Unauthenticated, VaultError
 from vault.roles import Role
@@ -23,6 +25,8 @@ USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MIN_PASSWORD_LENGTH = 12
 CONSOLE_TOKEN_LIFETIME = timedelta(hours=8)
 CLI_TOKEN_LIFETIME = timedelta(days=90)
+TOKEN_ID_LENGTH = 16
+TOKEN_ID = re.compile(f"[0-9a-f]{{{TOKEN_ID_LENGTH}}}")
 
 # argon2id with RFC 9106's second recommended profile (64 MiB, 3 passes): memory-hard, so
 # stolen hashes are expensive to attack on GPUs.
@@ -62,36 +66,56 @@ def add_user(
     roles: frozenset[Role],
     *,
     now: datetime,
+    by: str,
     password: str | None = None,
     team: str | None = None,
 ) -> int:
+    """Add a person; logged as user-add by `by`, whichever way it is made."""
     _check_username(username)
     if not roles:
         raise VaultError("a user needs at least one role")
     password_hash = None if password is None else hash_password(password)
-    try:
-        with write_transaction(engine) as connection:
-            result = connection.execute(
-                users.insert().values(
-                    username=username,
-                    password_hash=password_hash,
-                    roles=",".join(sorted(roles)),
-                    team=team,
-                    created_at=now,
-                )
+
+    def insert(connection: Connection) -> int:
+        result = connection.execute(
+            users.insert().values(
+                username=username,
+                password_hash=password_hash,
+                roles=",".join(sorted(roles)),
+                team=team,
+                created_at=now,
             )
+        )
+        key = result.inserted_primary_key
+        if key is None:
+            raise VaultError(f"the database did not return an id for user {username!r}")
+        return int(key[0])
+
+    try:
+        _, user_id = audit_log.with_record(
+            engine,
+            insert,
+            at=now,
+            actor=by,
+            action="user-add",
+            subject=username,
+            details=AuditDetails(roles=",".join(sorted(roles)), team=team),
+        )
     except sa.exc.IntegrityError:
         raise Conflict(f"user {username!r} already exists") from None
-    key = result.inserted_primary_key
-    if key is None:
-        raise VaultError(f"the database did not return an id for user {username!r}")
-    return int(key[0])
+    return user_id
 
 
-def find_user(connection: Connection, username: str) -> sa.Row[tuple[object, ...]]:
+def find_user(
+    connection: Connection, username: str, *, include_disabled: bool = False
+) -> sa.Row[tuple[object, ...]]:
     row = connection.execute(sa.select(users).where(users.c.username == username)).first()
-    if row is None or row.disabled_at is not None:
+    if row is None:
         raise NotFound(f"no user {username!r}; add it with `callreel-vault user add`")
+    if row.disabled_at is not None and not include_disabled:
+        raise NotFound(
+            f"user {username!r} is disabled; enable it with `callreel-vault user enable`"
+        )
     return row
 
 
@@ -108,22 +132,47 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def token_id(token_hash: str) -> str:
+    """How a token is named in lists and the log: a prefix of its hash, which reveals
+    nothing of the token."""
+    return token_hash[:TOKEN_ID_LENGTH]
+
+
 def issue_token(
-    engine: Engine, username: str, *, now: datetime, label: str, lifetime: timedelta
+    engine: Engine,
+    username: str,
+    *,
+    now: datetime,
+    label: str,
+    lifetime: timedelta,
+    by: str,
+    action: str = "token-create",
 ) -> str:
-    """A new bearer token for `username`; only its hash is stored."""
+    """A new bearer token for `username`; only its hash is stored. Logged as `action`."""
     token = "crt_" + secrets.token_urlsafe(32)
-    with write_transaction(engine) as connection:
+    token_hash = _token_hash(token)
+
+    def insert(connection: Connection) -> None:
         user = find_user(connection, username)
         connection.execute(
             api_tokens.insert().values(
-                token_hash=_token_hash(token),
+                token_hash=token_hash,
                 user_id=user.id,
                 label=label,
                 created_at=now,
                 expires_at=now + lifetime,
             )
         )
+
+    audit_log.with_record(
+        engine,
+        insert,
+        at=now,
+        actor=by,
+        action=action,
+        subject=username,
+        details=AuditDetails(token=token_id(token_hash), label=label),
+    )
     return token
 
 
@@ -147,7 +196,15 @@ def password_matches(stored_hash: str, password: str) -> bool:
 
 
 def issue_console_token(engine: Engine, username: str, *, now: datetime) -> str:
-    return issue_token(engine, username, now=now, label="console", lifetime=CONSOLE_TOKEN_LIFETIME)
+    return issue_token(
+        engine,
+        username,
+        now=now,
+        label="console",
+        lifetime=CONSOLE_TOKEN_LIFETIME,
+        by=username,
+        action="sign-in",
+    )
 
 
 def actor_for_token(connection: Connection, token: str, *, now: datetime) -> Actor:
@@ -165,6 +222,103 @@ def actor_for_token(connection: Connection, token: str, *, now: datetime) -> Act
     return _actor(row)
 
 
-def revoke_token(engine: Engine, token: str) -> None:
-    with write_transaction(engine) as connection:
-        connection.execute(api_tokens.delete().where(api_tokens.c.token_hash == _token_hash(token)))
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: str
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    token_hash: str
+
+
+def tokens_of(engine: Engine, username: str, *, now: datetime) -> list[TokenInfo]:
+    """The user's unexpired tokens, newest first."""
+    with engine.connect() as connection:
+        user = find_user(connection, username)
+        rows = connection.execute(
+            sa.select(api_tokens)
+            .where(api_tokens.c.user_id == user.id, api_tokens.c.expires_at > now)
+            .order_by(api_tokens.c.created_at.desc())
+        ).all()
+    return [
+        TokenInfo(
+            token_id(str(row.token_hash)),
+            str(row.label),
+            row.created_at,
+            row.expires_at,
+            str(row.token_hash),
+        )
+        for row in rows
+    ]
+
+
+def current_token_id(token: str) -> str:
+    return token_id(_token_hash(token))
+
+
+def revoke_token(
+    engine: Engine,
+    username: str,
+    revoked_id: str,
+    *,
+    now: datetime,
+    by: str,
+    action: str = "token-revoke",
+) -> None:
+    """End one of `username`'s tokens at once; NotFound if it has none by that id."""
+    if not TOKEN_ID.fullmatch(revoked_id):
+        raise VaultError(f"a token id is {TOKEN_ID_LENGTH} lower-case hex characters")
+
+    def delete(connection: Connection) -> None:
+        user = find_user(connection, username, include_disabled=True)
+        deleted = connection.execute(
+            api_tokens.delete().where(
+                api_tokens.c.user_id == user.id,
+                api_tokens.c.token_hash.startswith(revoked_id, autoescape=True),
+            )
+        )
+        if deleted.rowcount == 0:
+            raise NotFound(
+                f"{username} has no token {revoked_id}; list them with `callreel-vault token"
+                " list` or GET /api/v1/me/tokens"
+            )
+
+    audit_log.with_record(
+        engine,
+        delete,
+        at=now,
+        actor=by,
+        action=action,
+        subject=username,
+        details=AuditDetails(token=revoked_id),
+    )
+
+
+def set_disabled(engine: Engine, username: str, disabled: bool, *, now: datetime, by: str) -> int:
+    """Disable a user (every token ends at once and no new one is issued) or enable them
+    again; the number of tokens ended."""
+    if disabled and username == by:
+        raise VaultError("you cannot disable yourself; ask another administrator")
+
+    def change(connection: Connection) -> int:
+        user = find_user(connection, username, include_disabled=True)
+        connection.execute(
+            users.update()
+            .where(users.c.id == user.id)
+            .values(disabled_at=now if disabled else None)
+        )
+        if not disabled:
+            return 0
+        return int(
+            connection.execute(api_tokens.delete().where(api_tokens.c.user_id == user.id)).rowcount
+        )
+
+    _, ended = audit_log.with_record(
+        engine,
+        change,
+        at=now,
+        actor=by,
+        action="user-disable" if disabled else "user-enable",
+        subject=username,
+    )
+    return ended

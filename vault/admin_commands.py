@@ -1,5 +1,6 @@
 """`callreel-vault` commands that run on the vault machine against its data directory: serve,
-user add, token create, enroll-token, audit verify, retention run."""
+user add/disable/enable, token create/list/revoke, enroll-token, audit verify, retention run.
+Every change to people, tokens and devices is logged with the operator's OS account."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from vault.server import VaultLocations, locations, open_vault, serve
 from vault.storage.base import SegmentStoreError
 
 SYSTEM_ACTOR = "system:retention"
+OPERATOR = f"operator:{getpass.getuser()}"
+"""Who the access log names for changes made on the vault machine: its OS account."""
 
 
 def _add_location_options(parser: argparse.ArgumentParser) -> None:
@@ -98,6 +101,14 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help="succeed without changing anything if the user already exists",
     )
 
+    for action, text in (
+        ("disable", "disable a user: every token ends at once, their devices are refused"),
+        ("enable", "enable a disabled user again (they sign in anew)"),
+    ):
+        toggle = user.add_parser(action, help=text)
+        _add_location_options(toggle)
+        toggle.add_argument("username")
+
     token = commands.add_parser("token", help="command-line tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
     )
@@ -112,6 +123,14 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         metavar="FILE",
         help="write the token to FILE (mode 0600) instead of printing it",
     )
+
+    listed = token.add_parser("list", help="a user's unexpired tokens, by id")
+    _add_location_options(listed)
+    listed.add_argument("username")
+    revoke = token.add_parser("revoke", help="end one of a user's tokens at once")
+    _add_location_options(revoke)
+    revoke.add_argument("username")
+    revoke.add_argument("token_id", metavar="TOKEN_ID", help="as `token list` shows it")
 
     enrol = commands.add_parser("enroll-token", help="print a one-time agent enrolment token")
     _add_location_options(enrol)
@@ -206,6 +225,17 @@ def _dispatch(args: argparse.Namespace) -> int | None:
     where = locations(args.data, args.db, args.store)
     if command == "migrate":
         return _migrate(where)
+    if command == "user" and args.user_command in ("disable", "enable"):
+        disabling = args.user_command == "disable"
+        ended = accounts.set_disabled(
+            where.open_database(), args.username, disabling, now=utc_now(), by=OPERATOR
+        )
+        print(
+            f"user {args.username} disabled; {ended} tokens ended"
+            if disabling
+            else f"user {args.username} enabled"
+        )
+        return 0
     if command == "user":
         engine = where.open_database()
         roles = accounts.parse_roles(",".join(args.role))
@@ -217,6 +247,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
                 now=utc_now(),
                 password=_password(args),
                 team=args.team,
+                by=OPERATOR,
             )
         except Conflict:
             if not args.exist_ok:
@@ -224,6 +255,20 @@ def _dispatch(args: argparse.Namespace) -> int | None:
             print(f"user {args.username} already exists; left as it is")
             return 0
         print(f"user {args.username} added with roles {', '.join(sorted(roles))}")
+        return 0
+    what = getattr(args, "token_command", None)
+    if command == "token" and what == "list":
+        for info in accounts.tokens_of(where.open_database(), args.username, now=utc_now()):
+            print(
+                f"{info.id}  {info.label:<12}  created {info.created_at:%Y-%m-%d %H:%M}"
+                f"  expires {info.expires_at:%Y-%m-%d %H:%M} UTC"
+            )
+        return 0
+    if command == "token" and what == "revoke":
+        accounts.revoke_token(
+            where.open_database(), args.username, args.token_id, now=utc_now(), by=OPERATOR
+        )
+        print(f"token {args.token_id} of {args.username} revoked")
         return 0
     if command == "token":
         engine = where.open_database()
@@ -233,6 +278,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
             now=utc_now(),
             label=args.label,
             lifetime=timedelta(days=args.days),
+            by=OPERATOR,
         )
         if args.out is None:
             print(token)
@@ -243,7 +289,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         return 0
     if command == "enroll-token":
         engine = where.open_database()
-        print(devices.issue_enrol_token(engine, args.agent, by="vault-operator", now=utc_now()))
+        print(devices.issue_enrol_token(engine, args.agent, by=OPERATOR, now=utc_now()))
         return 0
     if command == "retention":
         report = retention.run(open_vault(where), actor=SYSTEM_ACTOR)

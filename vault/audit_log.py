@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -18,6 +20,7 @@ from vault.db.tables import audit_log
 from vault.errors import Unavailable
 
 _APPEND_ATTEMPTS = 20
+T = TypeVar("T")
 _local_writer = threading.Lock()
 
 
@@ -59,34 +62,67 @@ def append(
     """Write one record and commit it; Unavailable if it cannot be written (then the caller
     must refuse the access it was about to grant). The details' keys are AuditDetails' fields:
     declared once, for the log and for the API that shows it."""
-    fields = {} if details is None else details.model_dump(exclude_none=True)
+    record, _ = with_record(
+        engine,
+        lambda _connection: None,
+        at=at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        details=details,
+    )
+    return record
+
+
+class _ChangeFailedError(Exception):
+    """The change itself failed: its error is what the caller sees."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _SequenceTakenError(Exception):
+    """Another writer appended at the sequence number this one read as next."""
+
+
+def with_record(
+    engine: Engine,
+    change: Callable[[Connection], T],
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    details: AuditDetails | Callable[[T], AuditDetails] | None = None,
+) -> tuple[AuditRecord, T]:
+    """Make `change` and log it in one transaction: both are committed, or neither. `change`
+    may run more than once (when another writer takes the log's next sequence number first),
+    so it must only use `connection`. Its own errors propagate unchanged. `details` may be
+    worked out from what `change` returns."""
     # Two writers that read the same head both try the same sequence number, the primary
     # key: one wins, the other reads the new head and tries again. The chain cannot fork.
     with _local_writer:
         for _ in range(_APPEND_ATTEMPTS):
             try:
                 with write_transaction(engine) as connection:
-                    record = append_record(
-                        _last_record(connection),
-                        at=at.isoformat(),
+                    try:
+                        result = change(connection)
+                    except Exception as exc:
+                        raise _ChangeFailedError(exc) from exc
+                    described = details(result) if callable(details) else details
+                    fields = {} if described is None else described.model_dump(exclude_none=True)
+                    record = _append_in(
+                        connection,
+                        at=at,
                         actor=actor,
                         action=action,
                         subject=subject,
-                        details=fields,
+                        fields=fields,
                     )
-                    connection.execute(
-                        audit_log.insert().values(
-                            sequence=record.sequence,
-                            at=record.at,
-                            actor=record.actor,
-                            action=record.action,
-                            subject=record.subject,
-                            details=json.dumps(dict(record.details), sort_keys=True),
-                            previous_hash=record.previous_hash,
-                            record_hash=record.record_hash,
-                        )
-                    )
-            except sa.exc.IntegrityError:
+            except _ChangeFailedError as failed:
+                raise failed.cause from None
+            except _SequenceTakenError:
                 continue
             except sa.exc.SQLAlchemyError as exc:
                 raise Unavailable(
@@ -94,8 +130,43 @@ def append(
                     " check the vault database"
                 ) from None
             else:
-                return record
+                return record, result
     raise Unavailable("access refused: the access log is busy; try again")
+
+
+def _append_in(
+    connection: Connection,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    fields: dict[str, str],
+) -> AuditRecord:
+    record = append_record(
+        _last_record(connection),
+        at=at.isoformat(),
+        actor=actor,
+        action=action,
+        subject=subject,
+        details=fields,
+    )
+    try:
+        connection.execute(
+            audit_log.insert().values(
+                sequence=record.sequence,
+                at=record.at,
+                actor=record.actor,
+                action=record.action,
+                subject=record.subject,
+                details=json.dumps(dict(record.details), sort_keys=True),
+                previous_hash=record.previous_hash,
+                record_hash=record.record_hash,
+            )
+        )
+    except sa.exc.IntegrityError:
+        raise _SequenceTakenError from None
+    return record
 
 
 def read_records(connection: Connection, *, subjects: list[str] | None = None) -> list[AuditRecord]:

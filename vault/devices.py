@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from protocol.api.staff import DeviceHealth
+from protocol.api.staff import AuditDetails, DeviceHealth
 from protocol.api.vocabulary import DeviceStatus
 from protocol.signing import (
     RequestSignatureError,
     parse_signed_headers,
     verify_request_digest,
 )
+from vault import audit_log
 from vault.accounts import find_user, parse_roles
 from vault.db.engine import write_transaction
 from vault.db.tables import devices, enrol_tokens, request_nonces, users
@@ -48,9 +49,10 @@ def _token_hash(token: str) -> str:
 
 
 def issue_enrol_token(engine: Engine, agent_username: str, *, by: str, now: datetime) -> str:
-    """A one-time token that enrols one machine for `agent_username`."""
+    """A one-time token that enrols one machine for `agent_username`; logged."""
     token = "cre_" + secrets.token_urlsafe(24)
-    with write_transaction(engine) as connection:
+
+    def insert(connection: Connection) -> None:
         agent = find_user(connection, agent_username)
         if Role.AGENT not in parse_roles(str(agent.roles)):
             raise VaultError(f"{agent_username} does not have the agent role")
@@ -63,15 +65,29 @@ def issue_enrol_token(engine: Engine, agent_username: str, *, by: str, now: date
                 expires_at=now + ENROL_TOKEN_LIFETIME,
             )
         )
+
+    audit_log.with_record(
+        engine,
+        insert,
+        at=now,
+        actor=by,
+        action="enrol-token-create",
+        subject=agent_username,
+        details=AuditDetails(agent=agent_username),
+    )
     return token
 
 
 def enrol(engine: Engine, token: str, public_key: str, hostname: str, *, now: datetime) -> Device:
+    """A new device for the token's agent; the token works once. Logged as device-enrol, by
+    the machine that presented the token."""
     if not PUBLIC_KEY.fullmatch(public_key):
         raise VaultError("public_key is not a callreel-device-pub-1 key")
     if not HOSTNAME.fullmatch(hostname):
         raise VaultError("hostname must be 1-255 letters, digits, '.' or '-'")
-    with write_transaction(engine) as connection:
+    device_id = uuid.uuid4()
+
+    def claim(connection: Connection) -> str:
         # Claiming the token and creating the device commit together: a token works once.
         claimed = connection.execute(
             enrol_tokens.update()
@@ -88,7 +104,6 @@ def enrol(engine: Engine, token: str, public_key: str, hostname: str, *, now: da
                 "enrolment token unknown, used or expired: ask an administrator for a new one"
                 " (`callreel-vault enroll-token`)"
             )
-        device_id = uuid.uuid4()
         connection.execute(
             devices.insert().values(
                 id=device_id,
@@ -98,6 +113,21 @@ def enrol(engine: Engine, token: str, public_key: str, hostname: str, *, now: da
                 enrolled_at=now,
             )
         )
+        return str(
+            connection.execute(
+                sa.select(users.c.username).where(users.c.id == claimed.agent_user_id)
+            ).scalar_one()
+        )
+
+    audit_log.with_record(
+        engine,
+        claim,
+        at=now,
+        actor=f"device:{hostname}",
+        action="device-enrol",
+        subject=str(device_id),
+        details=lambda agent: AuditDetails(agent=agent, hostname=hostname),
+    )
     return find_device(engine, device_id)
 
 
@@ -131,7 +161,7 @@ def claimed_device(engine: Engine, headers: Mapping[str, str]) -> ClaimedDevice:
         raise Unauthenticated(f"device request refused: {exc}") from None
     with engine.connect() as connection:
         row = connection.execute(
-            sa.select(devices, users.c.username, users.c.team)
+            sa.select(devices, users.c.username, users.c.team, users.c.disabled_at)
             .join(users, users.c.id == devices.c.agent_user_id)
             .where(devices.c.id == device_id)
         ).first()
@@ -143,6 +173,12 @@ def claimed_device(engine: Engine, headers: Mapping[str, str]) -> ClaimedDevice:
         raise Forbidden(
             f"device {device_id} was revoked; ask an administrator to re-enrol it",
             code="device-revoked",
+        )
+    if row.disabled_at is not None:
+        raise Forbidden(
+            f"device {device_id} records {row.username}, who is disabled; ask an"
+            " administrator to enable the user",
+            code="agent-disabled",
         )
     return ClaimedDevice(
         Device(row.id, row.agent_user_id, row.username, row.team), str(row.public_key)
@@ -220,15 +256,21 @@ def record_heartbeat(
         )
 
 
-def revoke(engine: Engine, device_id: uuid.UUID, *, now: datetime) -> None:
-    with write_transaction(engine) as connection:
+def revoke(engine: Engine, device_id: uuid.UUID, *, now: datetime, by: str) -> None:
+    """The device's requests are refused from now on; logged as device-revoke."""
+
+    def update(connection: Connection) -> None:
         done = connection.execute(
             devices.update()
             .where(devices.c.id == device_id, devices.c.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-    if done.rowcount == 0:
-        raise NotFound(f"no enrolled, unrevoked device {device_id}")
+        if done.rowcount == 0:
+            raise NotFound(f"no enrolled, unrevoked device {device_id}")
+
+    audit_log.with_record(
+        engine, update, at=now, actor=by, action="device-revoke", subject=str(device_id)
+    )
 
 
 def health(engine: Engine, *, now: datetime) -> list[DeviceHealth]:

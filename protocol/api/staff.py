@@ -33,6 +33,34 @@ class Me(Reply):
     team: str | None
 
 
+class TokenView(Reply):
+    id: str
+    """A prefix of the token's hash: names it in lists, revocations and the access log."""
+    label: str
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
+    current: bool
+    """The token this request was made with."""
+
+
+class TokenList(RootModel[list[TokenView]]):
+    pass
+
+
+class TokenRevoked(Reply):
+    id: str
+
+
+class SignedOut(Reply):
+    pass
+
+
+class UserStatus(Reply):
+    username: str
+    disabled: bool
+    tokens_ended: int
+
+
 class NewUser(Request):
     username: str = Field(min_length=1, max_length=64)
     roles: list[str] = Field(min_length=1, max_length=6)
@@ -186,6 +214,10 @@ class AuditDetails(Reply):
     team: str | None = None
     roles: str | None = None
     recordings: str | None = None
+    token: str | None = None
+    """A token's id (a prefix of its hash), never the token."""
+    label: str | None = None
+    hostname: str | None = None
 
 
 class AuditRecordView(Reply):

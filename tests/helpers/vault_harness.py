@@ -137,6 +137,7 @@ class VaultUnderTest:
             username,
             frozenset(roles),
             now=self.ctx.clock(),
+            by="test",
             team=team,
             password=password,
         )
@@ -146,6 +147,7 @@ class VaultUnderTest:
             now=self.ctx.clock(),
             label="test",
             lifetime=timedelta(days=3650),
+            by="test",
         )
         return self.as_user(username)
 

@@ -249,7 +249,7 @@ def test_an_enrolled_device_passes_and_a_revoked_one_fails_with_the_fix(
         assert str(device_id) in results["vault-device"].detail
         assert "pinned certificate matches" in results["vault-tls"].detail
 
-        devices.revoke(vault.ctx.engine, device_id, now=vault.ctx.clock())
+        devices.revoke(vault.ctx.engine, device_id, now=vault.ctx.clock(), by="test")
         device = by_name(check_vault(config, paths))["vault-device"]
         assert device.status == "fail"
         assert "403" in device.detail

@@ -343,7 +343,7 @@ def test_a_device_the_vault_refuses_stops_all_uploads(
     recording = spool_recording(spool, vault, session)
     client = device
     if how == "revoked":
-        devices.revoke(vault.ctx.engine, device.device_id, now=vault.ctx.clock())
+        devices.revoke(vault.ctx.engine, device.device_id, now=vault.ctx.clock(), by="test")
     else:
         client = DeviceClient(
             device._client, uuid.uuid4(), DeviceKey.generate(), clock=device._clock

@@ -43,8 +43,15 @@ def _bearer(request: Request) -> str:
     raise Unauthenticated("sign in first: send 'Authorization: Bearer TOKEN'")
 
 
-def current_actor(request: Request, ctx: Context) -> Actor:
-    token = _bearer(request)
+def current_token(request: Request) -> str:
+    """The token this request is made with (bearer header, else the console's cookie)."""
+    return _bearer(request)
+
+
+CurrentToken = Annotated[str, Depends(current_token)]
+
+
+def current_actor(token: CurrentToken, ctx: Context) -> Actor:
     if len(token) > 200:
         raise Unauthenticated("token is not one this vault issued")
     with ctx.engine.connect() as connection:

@@ -36,7 +36,12 @@ from protocol.api.staff import (
     SessionEnded,
     SessionStarted,
     SignedIn,
+    SignedOut,
+    TokenList,
+    TokenRevoked,
+    TokenView,
     UserAdded,
+    UserStatus,
 )
 from protocol.api.vocabulary import Purpose
 from vault import (
@@ -50,7 +55,7 @@ from vault import (
     subject_access,
 )
 from vault.access import Media
-from vault.api.auth import SESSION_COOKIE, Context, CurrentActor
+from vault.api.auth import SESSION_COOKIE, Context, CurrentActor, CurrentToken
 from vault.api.ranges import RangeNotSatisfiable, parse_range
 from vault.api.sign_in import PasswordChecks, sign_in
 from vault.playback import PlaybackTickets
@@ -112,17 +117,94 @@ def add_user(body: NewUser, actor: CurrentActor, ctx: Context) -> UserAdded:
     actor.require(Permission.USER_MANAGE)
     roles = accounts.parse_roles(",".join(body.roles))
     accounts.add_user(
-        ctx.engine, body.username, roles, now=ctx.clock(), password=body.password, team=body.team
-    )
-    audit_log.append(
         ctx.engine,
-        at=ctx.clock(),
-        actor=actor.username,
-        action="user-add",
-        subject=body.username,
-        details=AuditDetails(roles=",".join(sorted(roles))),
+        body.username,
+        roles,
+        now=ctx.clock(),
+        by=actor.username,
+        password=body.password,
+        team=body.team,
     )
     return UserAdded(username=body.username)
+
+
+@router.post("/logout", tags=["people"])
+def logout(actor: CurrentActor, token: CurrentToken, ctx: Context, response: Response) -> SignedOut:
+    """End the token this request is made with (the console's session or a script's)."""
+    accounts.revoke_token(
+        ctx.engine,
+        actor.username,
+        accounts.current_token_id(token),
+        now=ctx.clock(),
+        by=actor.username,
+        action="sign-out",
+    )
+    response.delete_cookie(SESSION_COOKIE, httponly=True, secure=True, samesite="strict")
+    return SignedOut()
+
+
+def _token_list(ctx: Context, username: str, token: str) -> TokenList:
+    current = accounts.current_token_id(token)
+    return TokenList(
+        [
+            TokenView(
+                id=info.id,
+                label=info.label,
+                created_at=info.created_at,
+                expires_at=info.expires_at,
+                current=info.id == current,
+            )
+            for info in accounts.tokens_of(ctx.engine, username, now=ctx.clock())
+        ]
+    )
+
+
+TokenId = Annotated[str, Path(pattern=f"^[0-9a-f]{{{accounts.TOKEN_ID_LENGTH}}}$")]
+Username = Annotated[str, Path(max_length=64)]
+
+
+@router.get("/me/tokens", tags=["people"])
+def my_tokens(actor: CurrentActor, token: CurrentToken, ctx: Context) -> TokenList:
+    """My unexpired tokens: console sessions and command-line tokens."""
+    return _token_list(ctx, actor.username, token)
+
+
+@router.delete("/me/tokens/{token_id}", tags=["people"])
+def revoke_my_token(token_id: TokenId, actor: CurrentActor, ctx: Context) -> TokenRevoked:
+    accounts.revoke_token(ctx.engine, actor.username, token_id, now=ctx.clock(), by=actor.username)
+    return TokenRevoked(id=token_id)
+
+
+@router.get("/users/{username}/tokens", tags=["people"])
+def user_tokens(
+    username: Username, actor: CurrentActor, token: CurrentToken, ctx: Context
+) -> TokenList:
+    actor.require(Permission.USER_MANAGE)
+    return _token_list(ctx, username, token)
+
+
+@router.delete("/users/{username}/tokens/{token_id}", tags=["people"])
+def revoke_user_token(
+    username: Username, token_id: TokenId, actor: CurrentActor, ctx: Context
+) -> TokenRevoked:
+    actor.require(Permission.USER_MANAGE)
+    accounts.revoke_token(ctx.engine, username, token_id, now=ctx.clock(), by=actor.username)
+    return TokenRevoked(id=token_id)
+
+
+@router.post("/users/{username}/disable", tags=["people"])
+def disable_user(username: Username, actor: CurrentActor, ctx: Context) -> UserStatus:
+    """Every token of the user ends at once, and their devices' requests are refused."""
+    actor.require(Permission.USER_MANAGE)
+    ended = accounts.set_disabled(ctx.engine, username, True, now=ctx.clock(), by=actor.username)
+    return UserStatus(username=username, disabled=True, tokens_ended=ended)
+
+
+@router.post("/users/{username}/enable", tags=["people"])
+def enable_user(username: Username, actor: CurrentActor, ctx: Context) -> UserStatus:
+    actor.require(Permission.USER_MANAGE)
+    accounts.set_disabled(ctx.engine, username, False, now=ctx.clock(), by=actor.username)
+    return UserStatus(username=username, disabled=False, tokens_ended=0)
 
 
 @router.post("/enrol-tokens", status_code=201, tags=["devices"])
@@ -142,14 +224,7 @@ def device_health(actor: CurrentActor, ctx: Context) -> DeviceHealthList:
 @router.post("/devices/{device_id}/revoke", tags=["devices"])
 def revoke_device(device_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> DeviceRevoked:
     actor.require(Permission.DEVICE_MANAGE)
-    devices.revoke(ctx.engine, device_id, now=ctx.clock())
-    audit_log.append(
-        ctx.engine,
-        at=ctx.clock(),
-        actor=actor.username,
-        action="device-revoke",
-        subject=str(device_id),
-    )
+    devices.revoke(ctx.engine, device_id, now=ctx.clock(), by=actor.username)
     return DeviceRevoked(device_id=device_id)
 
 
