@@ -14,9 +14,10 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from vault import accounts, devices
+from vault.api.same_origin import SAFE_METHODS, same_origin
 from vault.context import Actor, VaultContext
 from vault.devices import ClaimedDevice, Device
-from vault.errors import Unauthenticated
+from vault.errors import Forbidden, Unauthenticated
 
 SESSION_COOKIE = "callreel_session"
 MAX_JSON_BYTES = 64 * 1024
@@ -39,8 +40,35 @@ def _bearer(request: Request) -> str:
         return token.strip()
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
+        _refuse_cross_site(request)
         return cookie
     raise Unauthenticated("sign in first: send 'Authorization: Bearer TOKEN'")
+
+
+def _refuse_cross_site(request: Request) -> None:
+    """A change made with the console's cookie must come from the vault's own pages."""
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    if not same_origin(origin, request.headers.get("host")):
+        raise Forbidden(
+            f"refused a {request.method} with the console's cookie from origin"
+            f" {(origin or 'none')[:100]!r}: changes are accepted from the vault's own pages,"
+            " or with 'Authorization: Bearer TOKEN'",
+            code="cross-site-request",
+        )
+
+
+def refuse_foreign_origin(request: Request) -> None:
+    """For requests before sign-in (the sign-in itself): a browser that states another
+    origin is refused; scripts, which state none, are not."""
+    origin = request.headers.get("origin")
+    if origin is not None and not same_origin(origin, request.headers.get("host")):
+        raise Forbidden(
+            f"refused a sign-in from a page of origin {origin[:100]!r}: sign in on the"
+            " vault's own pages",
+            code="cross-site-request",
+        )
 
 
 def current_token(request: Request) -> str:

@@ -55,7 +55,13 @@ from vault import (
     subject_access,
 )
 from vault.access import Media
-from vault.api.auth import SESSION_COOKIE, Context, CurrentActor, CurrentToken
+from vault.api.auth import (
+    SESSION_COOKIE,
+    Context,
+    CurrentActor,
+    CurrentToken,
+    refuse_foreign_origin,
+)
 from vault.api.ranges import RangeNotSatisfiable, parse_range
 from vault.api.sign_in import PasswordChecks, sign_in
 from vault.playback import PlaybackTickets
@@ -86,6 +92,7 @@ async def login(body: Login, ctx: Context, request: Request, response: Response)
     """Sign in with a password; the token comes back as a cookie for the console and in the
     body for scripts. Failed sign-ins are throttled per account and per address (429 with
     Retry-After)."""
+    refuse_foreign_origin(request)
     checks: PasswordChecks = request.app.state.password_checks
     source = request.client.host if request.client else "unknown"
     token = await sign_in(ctx, checks, body.username, body.password, source=source)
