@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 RECIPIENT_PREFIX = "callreel-recipient-1:"
 IDENTITY_PREFIX = "callreel-identity-1:"
@@ -192,6 +193,11 @@ class VaultIdentity:
 
     def to_text(self) -> str:
         return IDENTITY_PREFIX + b64url_encode(self.raw)
+
+    def derived_secret(self, purpose: bytes) -> bytes:
+        """A 32-byte secret for `purpose`, the same in every process holding this identity
+        and telling nothing about the key itself (HKDF-SHA256)."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(self.raw)
 
 
 def write_key_pair(identity: VaultIdentity, directory: Path) -> tuple[Path, Path]:

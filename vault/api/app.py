@@ -23,7 +23,7 @@ from vault.api.session_changes import SessionChanges
 from vault.api.sign_in import PasswordChecks
 from vault.context import VaultContext
 from vault.errors import VaultError
-from vault.playback import PlaybackTickets
+from vault.playback import TICKET_SECRET_PURPOSE, PlaybackTickets
 from vault.storage.base import SegmentStoreError
 
 log = logging.getLogger("callreel.vault")
@@ -72,7 +72,7 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
         " and releases recordings only to authorised people, logging every access first.",
     )
     app.state.vault = ctx
-    app.state.playback_tickets = PlaybackTickets()
+    app.state.playback_tickets = PlaybackTickets(ctx.identity.derived_secret(TICKET_SECRET_PURPOSE))
     app.state.session_changes = session_changes
     app.state.password_checks = PasswordChecks(limits.password_checks)
 

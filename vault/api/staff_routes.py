@@ -64,7 +64,7 @@ from vault.api.auth import (
 )
 from vault.api.ranges import RangeNotSatisfiable, parse_range
 from vault.api.sign_in import PasswordChecks, sign_in
-from vault.playback import PlaybackTickets
+from vault.playback import TICKET_LENGTH, PlaybackTickets
 from vault.roles import Permission
 from vault.sessions import SessionRequest
 
@@ -319,13 +319,18 @@ def start_playback(
     "/playback/{ticket}", tags=["recordings"], response_class=_Binary, responses=_RECORDING_MEDIA
 )
 def playback_media(
-    ticket: Annotated[str, Path(max_length=64)],
+    ticket: Annotated[str, Path(max_length=TICKET_LENGTH)],
     actor: CurrentActor,
     ctx: Context,
     request: Request,
     range_header: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
-    media = _tickets(request).media(ticket, actor.user_id, now=ctx.clock())
+    media = _tickets(request).media(
+        ticket,
+        actor.user_id,
+        now=ctx.clock(),
+        reopen=lambda recording_id: access.decrypt_media(ctx, recording_id),
+    )
     return _media_response(media, range_header, attachment=False)
 
 
