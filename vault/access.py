@@ -17,11 +17,13 @@ from protocol.api.vocabulary import Purpose, StoredRecordingState
 from protocol.recording_metadata import MetadataError, RecordingMetadataView, parse_metadata
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
 from protocol.segments.unseal import open_segment
-from vault import audit_log, keystore
+from vault import audit_log, completeness, keystore
 from vault.assemble import AssembleError, join_segments
+from vault.completeness import Completeness
 from vault.context import Actor, VaultContext
+from vault.db.engine import write_transaction
 from vault.db.tables import recordings, segments, users
-from vault.errors import Forbidden, Gone, NotFound, Unavailable, VaultError
+from vault.errors import Conflict, Forbidden, Gone, NotFound, Unavailable, VaultError
 from vault.purposes import access_allowed
 from vault.roles import Permission
 from vault.storage.base import SegmentStoreError
@@ -40,6 +42,8 @@ class Media:
     content_type: str
     metadata: RecordingMetadataView | None = None
     """What the agent recorded about gaps; None until its metadata segment arrives."""
+    completeness: Completeness | None = None
+    """Whether every segment the metadata announces is in `data` (None: not assessed)."""
 
 
 def recording_row(connection: Connection, recording_id: uuid.UUID) -> sa.Row[tuple[object, ...]]:
@@ -53,7 +57,10 @@ def recording_row(connection: Connection, recording_id: uuid.UUID) -> sa.Row[tup
     return row
 
 
-def describe(row: sa.Row[tuple[object, ...]]) -> RecordingView:
+def describe(row: sa.Row[tuple[object, ...]], stored: set[int]) -> RecordingView:
+    whole = completeness.of_stored(
+        None if row.media_segments is None else int(str(row.media_segments)), stored
+    )
     return RecordingView(
         id=row.id,
         agent=row.agent,
@@ -65,6 +72,8 @@ def describe(row: sa.Row[tuple[object, ...]]) -> RecordingView:
         keep_until=row.keep_until,
         delete_at=row.delete_at,
         legal_hold=row.hold_reason,
+        media_segments=whole.expected,
+        missing_segments=list(whole.missing),
     )
 
 
@@ -75,8 +84,9 @@ def list_recordings(ctx: VaultContext, actor: Actor) -> list[RecordingView]:
             sa.select(recordings, users.c.username.label("agent"))
             .join(users, users.c.id == recordings.c.agent_user_id)
             .order_by(recordings.c.started_at.desc())
-        )
-        return [describe(row) for row in rows]
+        ).all()
+        stored = completeness.stored_indices(connection, [row.id for row in rows])
+    return [describe(row, stored[row.id]) for row in rows]
 
 
 def check_openable(row: sa.Row[tuple[object, ...]], stated: Purpose) -> None:
@@ -144,7 +154,40 @@ def decrypt_media(ctx: VaultContext, recording_id: uuid.UUID) -> Media:
         ) from None
     except SegmentStoreError as exc:
         raise Unavailable(f"segment storage failed: {exc}") from None
-    return Media(recording_id, joined, extension, content_type, metadata)
+    expected = None if metadata is None else metadata.media_segments
+    whole = completeness.of_stored(
+        expected, set(indices) | ({METADATA_SEGMENT_INDEX} if metadata_part is not None else set())
+    )
+    if expected is not None:
+        _remember_count(ctx, recording_id, expected)
+    return Media(recording_id, joined, extension, content_type, metadata, whole)
+
+
+def _remember_count(ctx: VaultContext, recording_id: uuid.UUID, expected: int) -> None:
+    """Recordings stored before the vault kept the count learn it when first opened."""
+    with write_transaction(ctx.engine) as connection:
+        updated = connection.execute(
+            recordings.update()
+            .where(recordings.c.id == recording_id, recordings.c.media_segments.is_(None))
+            .values(media_segments=expected)
+        )
+        if updated.rowcount:
+            completeness.settle(connection, recording_id)
+
+
+def refuse_if_incomplete(ctx: VaultContext, recording_id: uuid.UUID) -> None:
+    """Conflict naming what is missing, before anything is logged or opened."""
+    with ctx.engine.connect() as connection:
+        state = recording_row(connection, recording_id).state
+        whole = completeness.recording_completeness(connection, recording_id)
+    # Stored complete before the vault kept counts: the count is learnt when it is opened.
+    legacy = state == StoredRecordingState.COMPLETE and whole.expected is None
+    if not (whole.complete or legacy):
+        raise Conflict(
+            f"recording {recording_id} is incomplete: {whole.describe()}. Download it as it is"
+            " with incomplete=true; the file will say so",
+            code="recording-incomplete",
+        )
 
 
 def open_recording(

@@ -21,7 +21,7 @@ from protocol.segments.format import (
     parse_header,
 )
 from protocol.segments.unseal import open_segment
-from vault import keystore, sessions
+from vault import completeness, keystore, sessions
 from vault.context import VaultContext
 from vault.db.engine import write_transaction
 from vault.db.tables import recordings, segments
@@ -121,7 +121,7 @@ def store_segment(
         stanza = keystore.stored_stanza(connection, rid)
     if existing is not None and existing.sha256 == sha256:
         return StoredSegment(rid, index, sha256, created=False)
-    _refuse_unless_sound(ctx, header, body, stanza)
+    announced = _refuse_unless_sound(ctx, header, body, stanza)
     if existing is not None:
         raise Conflict(
             f"segment {index} of recording {rid} is already stored with different content",
@@ -147,9 +147,10 @@ def store_segment(
             if index == METADATA_SEGMENT_INDEX:
                 connection.execute(
                     recordings.update()
-                    .where(recordings.c.id == rid, recordings.c.state == StoredRecordingState.OPEN)
-                    .values(state=StoredRecordingState.COMPLETE)
+                    .where(recordings.c.id == rid)
+                    .values(media_segments=announced)
                 )
+            completeness.settle(connection, rid)
     except sa.exc.IntegrityError:
         # A concurrent retry of the same upload won the race; decide as if it came first.
         if _attempt >= 2:
@@ -160,8 +161,9 @@ def store_segment(
 
 def _refuse_unless_sound(
     ctx: VaultContext, header: SegmentHeader, body: bytes, stanza: bytes | None
-) -> None:
-    """VaultError unless the segment is what it claims, sealed to this vault, and opens."""
+) -> int | None:
+    """VaultError unless the segment is what it claims, sealed to this vault, and opens; for
+    the metadata segment, the number of media segments it announces (None if it does not)."""
     rid, index = header.recording_id, header.segment_index
     if header.media_type not in MEDIA_TYPES and not (
         header.media_type is MediaType.JSON and index == METADATA_SEGMENT_INDEX
@@ -184,18 +186,21 @@ def _refuse_unless_sound(
         _, plaintext = open_segment(ctx.identity, body, expect_recording=rid, expect_index=index)
     except SegmentError as exc:
         raise VaultError(f"segment does not open: {exc}", code=f"segment-{exc.kind}") from None
-    if header.media_type is MediaType.JSON:
-        try:
-            # Any version this vault reads must fit its format; a newer one is kept as it is.
-            parse_metadata(plaintext)
-        except MetadataError as exc:
-            raise VaultError(
-                f"the recording's metadata segment is refused: {exc}", code="metadata-invalid"
-            ) from None
+    if header.media_type is not MediaType.JSON:
+        return None
+    try:
+        # Any version this vault reads must fit its format; a newer one is kept as it is.
+        return parse_metadata(plaintext).media_segments
+    except MetadataError as exc:
+        raise VaultError(
+            f"the recording's metadata segment is refused: {exc}", code="metadata-invalid"
+        ) from None
 
 
 def end_recording(ctx: VaultContext, device: Device, recording_id: uuid.UUID, state: str) -> None:
-    """The agent reports how a recording ended: complete, or interrupted (crash, kill)."""
+    """The agent reports how a recording ended: complete, or interrupted (crash, kill). The
+    vault's own state still follows what arrived: a recording reported complete with segments
+    missing is incomplete (vault/completeness.py)."""
     if state not in (StoredRecordingState.COMPLETE, StoredRecordingState.INTERRUPTED):
         raise VaultError("state must be complete or interrupted")
     with write_transaction(ctx.engine) as connection:
@@ -204,7 +209,4 @@ def end_recording(ctx: VaultContext, device: Device, recording_id: uuid.UUID, st
         ).first()
         if row is None or row.device_id != device.id:
             raise NotFound(f"no recording {recording_id} from this device")
-        if row.state in (StoredRecordingState.OPEN, StoredRecordingState.COMPLETE):
-            connection.execute(
-                recordings.update().where(recordings.c.id == recording_id).values(state=state)
-            )
+        completeness.settle(connection, recording_id, ended=StoredRecordingState(state))

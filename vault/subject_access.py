@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from protocol.api.staff import AuditDetails
 from protocol.api.vocabulary import StoredRecordingState
-from vault import audit_log
+from vault import audit_log, completeness
 from vault.access import decrypt_media, describe
 from vault.accounts import find_user
 from vault.context import Actor, VaultContext
@@ -38,6 +38,7 @@ def export_agent(ctx: VaultContext, actor: Actor, agent_username: str) -> bytes:
             .order_by(recordings.c.started_at)
         ).all()
         history = audit_log.read_records(connection, subjects=[str(r.id) for r in recording_rows])
+        stored = completeness.stored_indices(connection, [r.id for r in recording_rows])
     audit_log.append(
         ctx.engine,
         at=ctx.clock(),
@@ -74,7 +75,7 @@ def export_agent(ctx: VaultContext, actor: Actor, agent_username: str) -> bytes:
             }
             for s in session_rows
         ],
-        "recordings": [describe(r).model_dump(mode="json") for r in recording_rows],
+        "recordings": [describe(r, stored[r.id]).model_dump(mode="json") for r in recording_rows],
         "access_history": [
             {
                 "recording_id": r.subject,

@@ -130,6 +130,10 @@ class RecordingView(Reply):
     keep_until: AwareDatetime
     delete_at: AwareDatetime
     legal_hold: str | None
+    media_segments: int | None
+    """How many media segments the agent's sealed metadata announces; None until it arrives."""
+    missing_segments: list[int]
+    """Media segments known to be missing (docs/vault.md, "Whole recordings")."""
 
 
 class RecordingList(RootModel[list[RecordingView]]):
@@ -149,6 +153,10 @@ class PlaybackTicket(Reply):
     metadata: RecordingMetadataView | None
     """What the agent recorded about gaps (pauses, blacked-out frames, consent); None when the
     recording's metadata segment has not arrived."""
+    complete: bool
+    """Every media segment the metadata announces is in what plays; if not, `incomplete` says
+    what is missing."""
+    incomplete: str | None
 
 
 class Reason(Request):

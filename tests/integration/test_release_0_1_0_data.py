@@ -72,6 +72,11 @@ def test_a_spool_of_release_0_1_0_uploads_and_its_recording_is_shown(tmp_path: P
             headers=trainer,
         )
         assert ticket.status_code == 201, ticket.text
+        # Its version-1 metadata's segment count makes it whole (vault/completeness.py).
+        assert ticket.json()["complete"] is True
+        listed = vault.client.get("/api/v1/recordings", headers=vault.add_person(
+            "rob", Role.REVIEWER)).json()  # fmt: skip
+        assert (listed[0]["state"], listed[0]["media_segments"]) == ("complete", 3)
         metadata = RecordingMetadataView.model_validate(ticket.json()["metadata"])
         assert metadata.version == 1
         assert metadata.media_segments == 3
@@ -83,6 +88,7 @@ def test_a_spool_of_release_0_1_0_uploads_and_its_recording_is_shown(tmp_path: P
 
         media = vault.client.get(ticket.json()["url"], headers=trainer)
         assert media.status_code == 200
+        assert media.headers["Callreel-Recording-Complete"] == "true"
     with av.open(io.BytesIO(media.content), mode="r") as container:
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     assert len(frames) >= 3  # each segment opens with a keyframe; unchanged frames are skipped

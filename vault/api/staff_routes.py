@@ -265,9 +265,19 @@ def list_recordings(actor: CurrentActor, ctx: Context) -> RecordingList:
     return RecordingList(access.list_recordings(ctx, actor))
 
 
+COMPLETE_HEADER = "Callreel-Recording-Complete"
+MISSING_HEADER = "Callreel-Missing-Segments"
+
+
 def _media_response(media: Media, range_header: str | None, *, attachment: bool) -> Response:
     size = len(media.data)
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store"}
+    whole = media.completeness
+    if whole is not None:
+        # Said on every answer that carries media, so that a saved file's provenance can too.
+        headers[COMPLETE_HEADER] = "true" if whole.complete else "false"
+        if not whole.complete:
+            headers[MISSING_HEADER] = whole.describe()[:500]
     if attachment:
         headers["Content-Disposition"] = (
             f'attachment; filename="{media.recording_id}.{media.extension}"'
@@ -308,10 +318,13 @@ def start_playback(
         permission=Permission.RECORDING_PLAY,
     )
     ticket = _tickets(request).issue(actor.user_id, media, now=ctx.clock())
+    whole = media.completeness
     return PlaybackTicket(
         url=f"/api/v1/playback/{ticket}",
         content_type=media.content_type,
         metadata=media.metadata,
+        complete=whole is not None and whole.complete,
+        incomplete=None if whole is None or whole.complete else whole.describe(),
     )
 
 
@@ -345,7 +358,16 @@ def download(
     purpose: Purpose,
     actor: CurrentActor,
     ctx: Context,
+    *,
+    incomplete: Annotated[
+        bool, Query(description="take a recording with segments missing, as it is")
+    ] = False,
 ) -> Response:
+    """The recording as one file. A recording with segments missing is refused (409
+    recording-incomplete, naming them) unless `incomplete=true`; the answer's
+    Callreel-Recording-Complete header says which it is."""
+    if not incomplete:
+        access.refuse_if_incomplete(ctx, recording_id)
     media = access.open_recording(
         ctx,
         actor,

@@ -124,6 +124,8 @@ recordings = sa.Table(
     sa.Column("started_at", UtcDateTime, nullable=False),
     sa.Column("registered_at", UtcDateTime, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
+    # How many media segments the sealed metadata announces (vault/completeness.py).
+    sa.Column("media_segments", sa.Integer),
     sa.Column("keep_until", UtcDateTime, nullable=False),
     sa.Column("delete_at", UtcDateTime, nullable=False, index=True),
     sa.Column("hold_reason", sa.String(500)),
