@@ -17,6 +17,7 @@ from protocol.api.staff import AuditDetails
 from vault.audit_chain import AuditRecord, ChainBreak, append_record, verify_chain
 from vault.db.engine import write_transaction
 from vault.db.tables import audit_log
+from vault.disk_space import is_disk_full
 from vault.errors import Unavailable
 
 _APPEND_ATTEMPTS = 20
@@ -125,8 +126,9 @@ def with_record(
             except _SequenceTakenError:
                 continue
             except sa.exc.SQLAlchemyError as exc:
+                why = "its disk is full" if is_disk_full(exc) else type(exc).__name__
                 raise Unavailable(
-                    f"access refused: the access log cannot be written ({type(exc).__name__});"
+                    f"access refused: the access log cannot be written ({why});"
                     " check the vault database"
                 ) from None
             else:

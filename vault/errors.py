@@ -49,6 +49,7 @@ class TooLarge(VaultError):
 class Unavailable(VaultError):
     status = 503
     code = "unavailable"
+    retry_after_s = 30
 
 
 class TooManyRequests(VaultError):

@@ -23,6 +23,8 @@ from vault.api.serving_limits import ServingLimits
 from vault.context import VaultContext
 from vault.db.engine import utc_now
 from vault.db.opening import open_database
+from vault.disk_space import remove_stale_temporaries
+from vault.storage.disk import DiskStore
 from vault.storage.factory import open_segment_store
 from vault.tls import TlsFiles, ensure_certificate
 
@@ -82,9 +84,13 @@ def open_vault(where: VaultLocations, *, clock: Callable[[], datetime] = utc_now
     identity = load_or_create_identity(where.data)
     scratch = where.data / SCRATCH_DIRECTORY
     scratch.mkdir(mode=0o700, exist_ok=True)
+    remove_stale_temporaries(scratch)
+    store = open_segment_store(where.store_url, clock=clock)
+    if isinstance(store, DiskStore):
+        remove_stale_temporaries(store.incoming)
     return VaultContext(
         engine=where.open_database(),
-        store=open_segment_store(where.store_url, clock=clock),
+        store=store,
         identity=identity,
         clock=clock,
         scratch=scratch,

@@ -37,7 +37,9 @@ from Xlib import X, Xatom
 from Xlib import display as xdisplay
 from Xlib import error as xerror
 
+from agent.vault_connection.client import DeviceClient, enrol
 from protocol.pinned_tls import client_ssl_context
+from protocol.signing import DeviceKey
 from testbed.ports import free_port
 from testbed.waiting import wait_for
 from vault.db.opening import open_database
@@ -64,6 +66,8 @@ class VaultProcess:
     process: subprocess.Popen[bytes] | None = None
     serve_options: tuple[str, ...] = ()
     """More `serve` options, such as limits."""
+    launcher: tuple[str, ...] = ()
+    """A command the vault runs under (it ends by running its arguments)."""
 
     @property
     def _location(self) -> list[str]:
@@ -80,8 +84,8 @@ class VaultProcess:
     def start(self) -> None:
         log = (self.data.parent / f"{self.data.name}-serve.log").open("ab")
         self.process = subprocess.Popen(
-            [str(BIN / "callreel-vault"), "serve", *self._location, "--port", str(self.port),
-             *self.serve_options],
+            [*self.launcher, str(BIN / "callreel-vault"), "serve", *self._location,
+             "--port", str(self.port), *self.serve_options],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()
@@ -135,6 +139,14 @@ class People:
     agent: str
     trainer_token: str
     reviewer_token: str
+
+
+def enrolled_device(vault: VaultProcess, agent: str, hostname: str = "pc-1") -> DeviceClient:
+    """A machine enrolled for `agent` through the vault's own enrolment token and API."""
+    key = DeviceKey.generate()
+    http = httpx.Client(base_url=vault.url, verify=client_ssl_context(vault.ca), timeout=60)
+    enrolled = enrol(http, vault.admin("enroll-token", "--agent", agent).strip(), key, hostname)
+    return DeviceClient(http, enrolled.device_id, key)
 
 
 def add_people(vault: VaultProcess, agent: str = "alice") -> People:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +23,7 @@ from vault.api.serving_limits import ServingLimits
 from vault.api.session_changes import SessionChanges
 from vault.api.sign_in import PasswordChecks
 from vault.context import VaultContext
+from vault.disk_space import RETRY_AFTER_S, is_disk_full
 from vault.errors import VaultError
 from vault.playback import TICKET_SECRET_PURPOSE, PlaybackTickets
 from vault.storage.base import SegmentStoreError
@@ -37,7 +39,8 @@ _REFUSALS = {
     410: "the recording was deleted (its key is destroyed)",
     413: "the body is over the size limit",
     429: "too many failed sign-ins from this account or address; Retry-After says when",
-    503: "storage or the access log is unavailable; nothing was released, retry later",
+    503: "storage, the database or the access log is unavailable, or a disk is full; nothing"
+    " was stored or released; Retry-After says when to try again",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     **{status: {"model": ErrorBody, "description": text} for status, text in _REFUSALS.items()},
@@ -50,6 +53,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(ErrorBody(error=code, message=message).model_dump(), status_code=status)
+
+
+def _unavailable(code: str, reason: str) -> JSONResponse:
+    response = _error(503, code, f"{reason}; an operator has to act; retry later")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAPI:
@@ -112,7 +121,28 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
     @app.exception_handler(SegmentStoreError)
     async def store_error(_request: Request, exc: SegmentStoreError) -> JSONResponse:
         log.error("segment storage failed: %s", exc)
-        return _error(503, "storage-unavailable", f"segment storage failed: {exc}")
+        if is_disk_full(exc):
+            return _unavailable("storage-full", f"the vault's segment storage is full: {exc}")
+        return _unavailable("storage-unavailable", f"segment storage failed: {exc}")
+
+    @app.exception_handler(OSError)
+    async def os_error(_request: Request, exc: OSError) -> JSONResponse:
+        if not is_disk_full(exc):
+            raise exc
+        where = f" ({exc.filename})" if exc.filename else ""
+        log.error("the vault's disk is full%s: %s", where, exc.strerror)
+        return _unavailable("disk-full", f"the vault's disk is full{where}; nothing was stored")
+
+    @app.exception_handler(sa.exc.OperationalError)
+    async def database_error(_request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
+        log.error("the database failed: %s", exc.orig)
+        if is_disk_full(exc):
+            return _unavailable(
+                "database-full", "the vault database's disk is full; nothing was stored"
+            )
+        return _unavailable(
+            "database-unavailable", f"the vault database failed ({type(exc.orig).__name__})"
+        )
 
     @app.get("/api/v1/health", tags=["health"])
     def health() -> Health:

@@ -30,9 +30,14 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, rename over `path`, fsync the directory."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+INCOMING = ".incoming"
+"""Where writes in progress live (on the store's own file system, so the rename is atomic);
+what a crash leaves there is removed at start (vault/disk_space.py)."""
+
+
+def _write_atomically(path: Path, data: bytes, incoming: Path) -> None:
+    """Temp file in `incoming`, fsync, rename over `path`, fsync the directory."""
+    temporary = incoming / f"{secrets.token_hex(8)}.tmp"
     try:
         with temporary.open("xb") as file:
             file.write(data)
@@ -61,6 +66,8 @@ class DiskStore:
                 "(and mount its volume) before starting the vault"
             )
         self.root = root
+        self.incoming = root / INCOMING
+        self.incoming.mkdir(mode=0o700, exist_ok=True)
         self._clock = clock
 
     def _paths(self, key: str) -> tuple[Path, Path]:
@@ -81,10 +88,9 @@ class DiskStore:
                 f"lock record {lock_path} is unreadable ({error}): restore it from backup"
             ) from error
 
-    @staticmethod
-    def _write_lock(lock_path: Path, retain_until: datetime, legal_hold: bool) -> None:
+    def _write_lock(self, lock_path: Path, retain_until: datetime, legal_hold: bool) -> None:
         record = {"retain_until": retain_until.isoformat(), "legal_hold": legal_hold}
-        _write_atomically(lock_path, json.dumps(record, sort_keys=True).encode())
+        _write_atomically(lock_path, json.dumps(record, sort_keys=True).encode(), self.incoming)
 
     def _refuse_if_locked(self, key: str, lock_path: Path, action: str) -> None:
         retain_until, legal_hold = self._read_lock(key, lock_path)
@@ -110,10 +116,15 @@ class DiskStore:
                 # Never shorten a retention period or drop a hold by writing again.
                 old_until, legal_hold = self._read_lock(key, lock_path)
                 retain_until = max(retain_until, old_until)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # The lock record goes first, so the segment is never visible without one.
-        self._write_lock(lock_path, retain_until, legal_hold)
-        _write_atomically(path, data)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # The lock record goes first, so the segment is never visible without one.
+            self._write_lock(lock_path, retain_until, legal_hold)
+            _write_atomically(path, data, self.incoming)
+        except OSError as exc:
+            raise SegmentStoreError(
+                f"cannot write segment {key!r} under {self.root}: {exc.strerror or exc}"
+            ) from exc
 
     def get(self, key: str) -> bytes:
         path, _ = self._paths(key)
