@@ -11,13 +11,21 @@ from datetime import timedelta
 from pathlib import Path
 
 from protocol.atomic_files import atomic_output
-from vault import accounts, audit_log, devices, retention
+from protocol.keys import KeyFileError, VaultIdentity
+from vault import accounts, audit_checkpoints, audit_log, devices, retention
 from vault.api.serving_limits import add_limit_options, limits_from_options
 from vault.db.engine import DatabaseError, connect, shown_url, utc_now
 from vault.db.migrate import upgrade
 from vault.db.opening import open_database
 from vault.errors import Conflict, VaultError
-from vault.server import VaultLocations, locations, open_vault, serve
+from vault.server import (
+    CHECKPOINT_FILE,
+    IDENTITY_FILE,
+    VaultLocations,
+    locations,
+    open_vault,
+    serve,
+)
 from vault.storage.base import SegmentStoreError
 
 SYSTEM_ACTOR = "system:retention"
@@ -147,6 +155,13 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         metavar="HASH",
         help="the last record hash you noted earlier: detects records cut off",
     )
+    verify.add_argument(
+        "--checkpoints",
+        type=Path,
+        metavar="FILE",
+        help="signed checkpoints to check against (default DIR/audit-checkpoints.jsonl; e.g."
+        " the lines copied to the bucket's audit-checkpoints/ prefix, concatenated)",
+    )
 
     retention_parser = commands.add_parser("retention", help="retention").add_subparsers(
         dest="retention_command", required=True, metavar="ACTION"
@@ -196,6 +211,40 @@ def run_admin(args: argparse.Namespace) -> int | None:
         return _fail(f"cannot use{where}: {exc.strerror or exc}")
 
 
+def _verify_audit(args: argparse.Namespace) -> int:
+    checkpoints: list[audit_checkpoints.Checkpoint] = []
+    if args.data is not None:
+        path = args.checkpoints or args.data / CHECKPOINT_FILE
+        try:
+            identity = VaultIdentity.load(args.data / IDENTITY_FILE)
+            checkpoints = audit_checkpoints.read_file(path, identity)
+        except KeyFileError as exc:
+            return _fail(f"cannot check the signed checkpoints: {exc}")
+        except audit_checkpoints.CheckpointFileError as exc:
+            return _fail(f"{path}: {exc}")
+    elif args.checkpoints is not None:
+        return _fail("--checkpoints needs --data DIR: the vault's key checks their signatures")
+    engine = open_database(args.db or locations(args.data).db_url)
+    try:
+        count, broken, head = audit_log.verify(engine, args.expect_head, checkpoints)
+    finally:
+        engine.dispose()
+    if broken is not None:
+        return _fail(f"{broken.describe()} ({count} records read)")
+    print(f"access log intact: {count} records, head {head or '(empty log)'}")
+    if checkpoints:
+        print(
+            f"matches {len(checkpoints)} signed checkpoints, the last covering records up to"
+            f" {checkpoints[-1].end - 1} ({checkpoints[-1].at})"
+        )
+    else:
+        print(
+            "no signed checkpoints to check against: records removed from the end, or rewritten"
+            " with their hashes, would not show (give --data DIR)"
+        )
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int | None:
     command = args.command
     if command == "serve":
@@ -211,15 +260,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
     if command == "audit":
         if args.db is None and args.data is None:
             return _fail("give --data DIR or --db URL")
-        engine = open_database(args.db or locations(args.data).db_url)
-        try:
-            count, broken, head = audit_log.verify(engine, args.expect_head)
-        finally:
-            engine.dispose()
-        if broken is not None:
-            return _fail(f"{broken.describe()} ({count} records read)")
-        print(f"access log intact: {count} records, head {head or '(empty log)'}")
-        return 0
+        return _verify_audit(args)
     if command not in ("migrate", "user", "token", "enroll-token", "retention"):
         return None
     where = locations(args.data, args.db, args.store)

@@ -45,6 +45,10 @@ class ChainFault(enum.Enum):
     """A record's fields no longer match its own hash (edited)."""
     HEAD = "head"
     """The chain ends before the expected head (records cut off the end)."""
+    REMOVED = "removed"
+    """A record a signed checkpoint lists is gone (vault/audit_checkpoints.py)."""
+    REWRITTEN = "rewritten"
+    """A record's hash is not the one a signed checkpoint lists (edited and re-hashed)."""
 
 
 @dataclass(frozen=True, slots=True)

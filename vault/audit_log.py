@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from protocol.api.staff import AuditDetails
 from vault.audit_chain import AuditRecord, ChainBreak, append_record, verify_chain
+from vault.audit_checkpoints import Checkpoint, CheckpointBreak, check_records
 from vault.db.engine import write_transaction
 from vault.db.tables import audit_log
 from vault.disk_space import is_disk_full
@@ -179,10 +180,20 @@ def read_records(connection: Connection, *, subjects: list[str] | None = None) -
 
 
 def verify(
-    engine: Engine, expected_head: str | None = None
-) -> tuple[int, ChainBreak | None, str | None]:
-    """(number of records, where the chain first breaks or None, the last record's hash)."""
+    engine: Engine,
+    expected_head: str | None = None,
+    checkpoints: Sequence[Checkpoint] = (),
+) -> tuple[int, ChainBreak | CheckpointBreak | None, str | None]:
+    """(number of records, where the chain first breaks or None, the last record's hash).
+    With signed checkpoints, also the first record they vouch for that was removed or
+    rewritten (vault/audit_checkpoints.py)."""
     with engine.connect() as connection:
         records = read_records(connection)
     head = records[-1].record_hash if records else None
-    return len(records), verify_chain(records, expected_head), head
+    broken = verify_chain(records, expected_head)
+    against_checkpoints = check_records(records, checkpoints)
+    if against_checkpoints is not None and (
+        broken is None or against_checkpoints.chain_break.position <= broken.position
+    ):
+        return len(records), against_checkpoints, head
+    return len(records), broken, head

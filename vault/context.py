@@ -28,6 +28,8 @@ class VaultContext:
     clock: Callable[[], datetime]
     max_segment_bytes: int = MAX_SEGMENT_BYTES
     retention: Mapping[Purpose, RetentionRule] = field(default_factory=lambda: dict(RETENTION))
+    audit_checkpoints: Path | None = None
+    """The file the access log's signed checkpoints are appended to (None: not written)."""
     scratch: Path | None = None
     """Where upload bodies are spooled while their signature is checked (None: the system's
     temporary directory)."""

@@ -32,6 +32,7 @@ IDENTITY_FILE = "vault-identity.key"
 RECIPIENT_FILE = "vault-recipient.pub"
 TLS_DIRECTORY = "tls"
 SCRATCH_DIRECTORY = "tmp"
+CHECKPOINT_FILE = "audit-checkpoints.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,7 @@ def open_vault(where: VaultLocations, *, clock: Callable[[], datetime] = utc_now
         identity=identity,
         clock=clock,
         scratch=scratch,
+        audit_checkpoints=where.data / CHECKPOINT_FILE,
     )
 
 

@@ -63,6 +63,8 @@ class VaultProcess:
     port: int = field(default_factory=free_port)
     db: str | None = None
     """A database URL shared with other vault processes; None: the data directory's SQLite."""
+    store: str | None = None
+    """A segment store URL (s3://...); None: the data directory's segments/."""
     process: subprocess.Popen[bytes] | None = None
     serve_options: tuple[str, ...] = ()
     """More `serve` options, such as limits."""
@@ -71,7 +73,11 @@ class VaultProcess:
 
     @property
     def _location(self) -> list[str]:
-        return ["--data", str(self.data), *(["--db", self.db] if self.db else [])]
+        return [
+            "--data", str(self.data),
+            *(["--db", self.db] if self.db else []),
+            *(["--store", self.store] if self.store else []),
+        ]  # fmt: skip
 
     @property
     def url(self) -> str:

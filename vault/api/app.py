@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -22,6 +25,7 @@ from vault.api.request_bounds import RequestBounds
 from vault.api.serving_limits import ServingLimits
 from vault.api.session_changes import SessionChanges
 from vault.api.sign_in import PasswordChecks
+from vault.audit_checkpoint_writer import CheckpointWriter
 from vault.context import VaultContext
 from vault.disk_space import RETRY_AFTER_S, is_disk_full
 from vault.errors import VaultError
@@ -29,6 +33,9 @@ from vault.playback import TICKET_SECRET_PURPOSE, PlaybackTickets
 from vault.storage.base import SegmentStoreError
 
 log = logging.getLogger("callreel.vault")
+
+CHECKPOINT_TICK_S = 5.0
+"""How often the access log is looked at for a due checkpoint."""
 
 _REFUSALS = {
     400: "the request is malformed or fails a check (the message names which)",
@@ -55,6 +62,15 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(ErrorBody(error=code, message=message).model_dump(), status_code=status)
 
 
+async def _keep_writing(checkpoints: CheckpointWriter) -> None:
+    while True:
+        await asyncio.sleep(CHECKPOINT_TICK_S)
+        try:
+            await run_in_threadpool(checkpoints.write_if_due)
+        except Exception:  # the next tick tries again; the log says why meanwhile
+            log.exception("could not write an access log checkpoint")
+
+
 def _unavailable(code: str, reason: str) -> JSONResponse:
     response = _error(503, code, f"{reason}; an operator has to act; retry later")
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
@@ -65,13 +81,25 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
     limits = limits or ServingLimits()
     session_changes = SessionChanges(ctx.engine)
 
+    checkpoints = (
+        None
+        if ctx.audit_checkpoints is None
+        else CheckpointWriter(
+            ctx.engine, ctx.identity, ctx.audit_checkpoints, store=ctx.store, clock=ctx.clock
+        )
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Watching from the start, so that a change just before the first agent waits is
         # not taken for the state it waits on.
         session_changes.start()
+        writing = None if checkpoints is None else asyncio.create_task(_keep_writing(checkpoints))
         yield
         await session_changes.close()
+        if writing is not None and checkpoints is not None:
+            writing.cancel()
+            await run_in_threadpool(functools.partial(checkpoints.write_if_due, force=True))
 
     app = FastAPI(
         lifespan=lifespan,

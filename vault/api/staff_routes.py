@@ -47,6 +47,7 @@ from protocol.api.vocabulary import Purpose
 from vault import (
     access,
     accounts,
+    audit_checkpoints,
     audit_log,
     devices,
     releases,
@@ -474,7 +475,15 @@ def verify_audit(
     expected_head: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
 ) -> AuditVerification:
     actor.require(Permission.AUDIT_READ)
-    count, broken, head = audit_log.verify(ctx.engine, expected_head)
+    try:
+        checkpoints = (
+            []
+            if ctx.audit_checkpoints is None
+            else audit_checkpoints.read_file(ctx.audit_checkpoints, ctx.identity)
+        )
+    except audit_checkpoints.CheckpointFileError as exc:
+        return AuditVerification(records=0, intact=False, head=None, problem=str(exc))
+    count, broken, head = audit_log.verify(ctx.engine, expected_head, checkpoints)
     return AuditVerification(
         records=count,
         intact=broken is None,
