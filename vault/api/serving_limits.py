@@ -43,7 +43,7 @@ class ServingLimits:
         5, "seconds", "an idle connection between requests is closed after this"
     )
     password_checks: int = _limit(
-        2,
+        1,
         "checks",
         "password hashes computed at once (64 MiB each); further sign-ins wait their turn",
     )
