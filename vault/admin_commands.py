@@ -33,7 +33,7 @@ OPERATOR = f"operator:{getpass.getuser()}"
 """Who the access log names for changes made on the vault machine: its OS account."""
 
 
-def _add_location_options(parser: argparse.ArgumentParser) -> None:
+def add_location_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         type=Path,
@@ -57,7 +57,7 @@ def _add_location_options(parser: argparse.ArgumentParser) -> None:
 
 def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve_parser = commands.add_parser("serve", help="run the vault over HTTPS")
-    _add_location_options(serve_parser)
+    add_location_options(serve_parser)
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8443)
     serve_parser.add_argument(
@@ -83,13 +83,13 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         " Vault processes refuse a database behind their release, so run this once after an"
         " upgrade (it is safe to run again, and while other vaults refuse the database).",
     )
-    _add_location_options(migrate)
+    add_location_options(migrate)
 
     user = commands.add_parser("user", help="manage people").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
     )
     add = user.add_parser("add", help="add a user with roles")
-    _add_location_options(add)
+    add_location_options(add)
     add.add_argument("username")
     add.add_argument(
         "--role",
@@ -114,14 +114,14 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         ("enable", "enable a disabled user again (they sign in anew)"),
     ):
         toggle = user.add_parser(action, help=text)
-        _add_location_options(toggle)
+        add_location_options(toggle)
         toggle.add_argument("username")
 
     token = commands.add_parser("token", help="command-line tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
     )
     create = token.add_parser("create", help="print a new command-line token for a user")
-    _add_location_options(create)
+    add_location_options(create)
     create.add_argument("username")
     create.add_argument("--days", type=int, default=90)
     create.add_argument("--label", default="cli", help="what the token is for, in token lists")
@@ -133,15 +133,15 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
 
     listed = token.add_parser("list", help="a user's unexpired tokens, by id")
-    _add_location_options(listed)
+    add_location_options(listed)
     listed.add_argument("username")
     revoke = token.add_parser("revoke", help="end one of a user's tokens at once")
-    _add_location_options(revoke)
+    add_location_options(revoke)
     revoke.add_argument("username")
     revoke.add_argument("token_id", metavar="TOKEN_ID", help="as `token list` shows it")
 
     enrol = commands.add_parser("enroll-token", help="print a one-time agent enrolment token")
-    _add_location_options(enrol)
+    add_location_options(enrol)
     enrol.add_argument("--agent", required=True, help="the agent user the machine records")
 
     audit = commands.add_parser("audit", help="the access log").add_subparsers(
@@ -167,7 +167,7 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         dest="retention_command", required=True, metavar="ACTION"
     )
     run = retention_parser.add_parser("run", help="crypto-shred recordings past their delete date")
-    _add_location_options(run)
+    add_location_options(run)
 
 
 def _fail(message: str) -> int:

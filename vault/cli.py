@@ -14,6 +14,7 @@ from protocol.segments.unseal import open_segment_stream
 from protocol.version import VERSION
 from vault.admin_commands import add_admin_parsers, run_admin
 from vault.assemble_command import add_assemble_parser, run_assemble
+from vault.backup_commands import add_backup_parsers, run_backup
 from vault.remote_commands import add_remote_parsers, run_remote
 
 PROG = "callreel-vault"
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     unseal.add_argument("output", type=Path, metavar="OUT")
     add_assemble_parser(commands)
     add_admin_parsers(commands)
+    add_backup_parsers(commands)
     add_remote_parsers(commands)
     return parser
 
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_assemble(args)
     if args.command == "unseal":
         return _unseal(args)
-    for runner in (run_admin, run_remote):
+    for runner in (run_admin, run_backup, run_remote):
         result = runner(args)
         if result is not None:
             return result
