@@ -41,6 +41,7 @@ from agent.ui.shell import AgentShell
 from agent.upload.uploader import Uploader, UploadStatus
 from agent.vault_connection.enrolment import Enrolment, EnrolmentError, device_client
 from agent.vault_connection.local_vault import running_local_vault
+from agent.vault_connection.recipient_follower import RecipientFollower
 from protocol.private_directories import NotPrivateError, make_private
 from protocol.recording_metadata import PauseSource
 from protocol.version import VERSION
@@ -66,6 +67,15 @@ def _upload_summary(status: UploadStatus) -> UploadSummary:
     if status.state == "stopped" and status.last_error:
         problems += (status.last_error,)
     return UploadSummary(status.backlog_segments, status.backlog_bytes, status.note(), problems)
+
+
+def _enrolled_here(paths: AgentPaths, enrolment: Enrolment) -> bool:
+    """Whether `enrolment` is the one in the machine's enrolment file (not the embedded local
+    vault's), so that a new vault key is kept there."""
+    try:
+        return Enrolment.load(paths.enrolment_file).device_id == enrolment.device_id
+    except EnrolmentError:
+        return False
 
 
 @contextlib.contextmanager
@@ -193,6 +203,11 @@ def _run_locked(
             preview=capture.preview,
             agent_name=enrolment.agent,
         )
+        follower = RecipientFollower(
+            enrolment,
+            paths.enrolment_file if _enrolled_here(paths, enrolment) else None,
+            capture.seal_to,
+        )
         uploader = Uploader(
             spool,
             stack.enter_context(device_client(paths, enrolment)),
@@ -200,6 +215,7 @@ def _run_locked(
             limit_kbps=settings.upload_limit_kbps,
             heartbeat_s=settings.heartbeat_s,
             on_change=lambda status: core.on_upload_status(_upload_summary(status)),
+            on_vault_recipient=follower,
         )
         uploader_box.append(uploader)
         shell = AgentShell(view, core)

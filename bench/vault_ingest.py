@@ -68,8 +68,9 @@ from protocol.signing import DeviceKey, sign_request
 from testbed.ports import free_port
 from vault import accounts, devices
 from vault.db.opening import open_database
+from vault.key_rotation import RECIPIENT_FILE
 from vault.roles import Role
-from vault.server import RECIPIENT_FILE, TLS_DIRECTORY, locations
+from vault.server import TLS_DIRECTORY, locations
 
 BIN = Path(sys.executable).parent
 HEALTH = "/api/v1/health"

@@ -14,13 +14,14 @@ from sqlalchemy.engine import Connection
 from protocol.api.agent import AccessRecord
 from protocol.api.staff import AuditDetails, RecordingView
 from protocol.api.vocabulary import Purpose, StoredRecordingState
+from protocol.keys import VaultIdentity
 from protocol.recording_metadata import MetadataError, RecordingMetadataView, parse_metadata
-from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError
+from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError, parse_header
 from protocol.segments.unseal import open_segment
 from vault import audit_log, completeness, keystore
 from vault.assemble import AssembleError, join_segments
 from vault.completeness import Completeness
-from vault.context import Actor, VaultContext
+from vault.context import Actor, VaultContext, identity_for
 from vault.db.engine import write_transaction
 from vault.db.tables import recordings, segments, users
 from vault.errors import Conflict, Forbidden, Gone, NotFound, Unavailable, VaultError
@@ -129,7 +130,7 @@ def decrypt_media(ctx: VaultContext, recording_id: uuid.UUID) -> Media:
             sealed = keystore.restore_stanza(ctx.store.get(str(part.blob_key)), stanza)
             opened.append(
                 open_segment(
-                    ctx.identity,
+                    _identity_of(ctx, sealed),
                     sealed,
                     expect_recording=recording_id,
                     expect_index=int(part.segment_index),
@@ -142,7 +143,7 @@ def decrypt_media(ctx: VaultContext, recording_id: uuid.UUID) -> Media:
             sealed = keystore.restore_stanza(ctx.store.get(str(metadata_part.blob_key)), stanza)
             metadata = parse_metadata(
                 open_segment(
-                    ctx.identity,
+                    _identity_of(ctx, sealed),
                     sealed,
                     expect_recording=recording_id,
                     expect_index=METADATA_SEGMENT_INDEX,
@@ -161,6 +162,11 @@ def decrypt_media(ctx: VaultContext, recording_id: uuid.UUID) -> Media:
     if expected is not None:
         _remember_count(ctx, recording_id, expected)
     return Media(recording_id, joined, extension, content_type, metadata, whole)
+
+
+def _identity_of(ctx: VaultContext, sealed: bytes) -> VaultIdentity:
+    """The identity the segment is sealed to: the current one, or one rotated out since."""
+    return identity_for(ctx, parse_header(sealed).recipient_key_id) or ctx.identity
 
 
 def _remember_count(ctx: VaultContext, recording_id: uuid.UUID, expected: int) -> None:

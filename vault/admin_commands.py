@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from protocol.api.staff import AuditDetails
 from protocol.atomic_files import atomic_output
 from protocol.keys import KeyFileError, VaultIdentity
 from vault import accounts, audit_checkpoints, audit_log, devices, retention
@@ -18,9 +19,9 @@ from vault.db.engine import DatabaseError, connect, shown_url, utc_now
 from vault.db.migrate import upgrade
 from vault.db.opening import open_database
 from vault.errors import Conflict, VaultError
+from vault.key_rotation import IDENTITY_FILE, retired_identities, rotate
 from vault.server import (
     CHECKPOINT_FILE,
-    IDENTITY_FILE,
     VaultLocations,
     locations,
     open_vault,
@@ -144,6 +145,18 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     add_location_options(enrol)
     enrol.add_argument("--agent", required=True, help="the agent user the machine records")
 
+    key = commands.add_parser("key", help="the vault's key").add_subparsers(
+        dest="key_command", required=True, metavar="ACTION"
+    )
+    rotate = key.add_parser(
+        "rotate",
+        help="seal new recordings to a new key; older ones still open with the retired one",
+        description="Retires the vault's identity into DIR/retired-keys/ and makes a new one."
+        " Restart every vault process that uses DIR; agents learn the new key at their next"
+        " heartbeat. Back up afterwards: the backup carries the retired keys too.",
+    )
+    add_location_options(rotate)
+
     audit = commands.add_parser("audit", help="the access log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
     )
@@ -211,13 +224,38 @@ def run_admin(args: argparse.Namespace) -> int | None:
         return _fail(f"cannot use{where}: {exc.strerror or exc}")
 
 
+def _rotate_key(where: VaultLocations) -> int:
+    engine = where.open_database()
+    try:
+        retired, new = rotate(where.data)
+        audit_log.append(
+            engine,
+            at=utc_now(),
+            actor=OPERATOR,
+            action="key-rotate",
+            subject=new.recipient.key_id.hex(),
+            details=AuditDetails(label=f"retired {retired.recipient.key_id.hex()}"),
+        )
+    finally:
+        engine.dispose()
+    print(
+        f"vault key {retired.recipient.key_id.hex()} retired (kept in {where.data}/retired-keys);"
+        f" new recordings are sealed to {new.recipient.key_id.hex()}. Restart every vault"
+        " process using this data directory; agents learn the new key at their next heartbeat."
+    )
+    return 0
+
+
 def _verify_audit(args: argparse.Namespace) -> int:
     checkpoints: list[audit_checkpoints.Checkpoint] = []
     if args.data is not None:
         path = args.checkpoints or args.data / CHECKPOINT_FILE
         try:
-            identity = VaultIdentity.load(args.data / IDENTITY_FILE)
-            checkpoints = audit_checkpoints.read_file(path, identity)
+            identities = [
+                VaultIdentity.load(args.data / IDENTITY_FILE),
+                *retired_identities(args.data).values(),
+            ]
+            checkpoints = audit_checkpoints.read_file(path, identities)
         except KeyFileError as exc:
             return _fail(f"cannot check the signed checkpoints: {exc}")
         except audit_checkpoints.CheckpointFileError as exc:
@@ -261,6 +299,8 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         if args.db is None and args.data is None:
             return _fail("give --data DIR or --db URL")
         return _verify_audit(args)
+    if command == "key":
+        return _rotate_key(locations(args.data, args.db, args.store))
     if command not in ("migrate", "user", "token", "enroll-token", "retention"):
         return None
     where = locations(args.data, args.db, args.store)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +37,7 @@ class CheckpointWriter:
         self,
         engine: Engine,
         identity: VaultIdentity,
+        retired: Iterable[VaultIdentity],
         path: Path,
         *,
         store: SegmentStore | None,
@@ -44,6 +45,7 @@ class CheckpointWriter:
     ) -> None:
         self._engine = engine
         self._identity = identity
+        self._identities = [identity, *retired]
         self._path = path
         self._store = store
         self._clock = clock
@@ -83,7 +85,7 @@ class CheckpointWriter:
     def _checkpointed_end(self) -> int:
         size = self._path.stat().st_size if self._path.exists() else 0
         if size != self._known[0]:
-            checkpoints = audit_checkpoints.read_file(self._path, self._identity)
+            checkpoints = audit_checkpoints.read_file(self._path, self._identities)
             self._known = (size, checkpoints[-1].end if checkpoints else 0)
         return self._known[1]
 

@@ -76,23 +76,39 @@ class CheckpointFileError(ValueError):
     """The checkpoint file itself was tampered with or damaged; the message says where."""
 
 
-def parse_lines(lines: Iterable[bytes], public_key: ed25519.Ed25519PublicKey) -> list[Checkpoint]:
-    """Every checkpoint, its signature checked. CheckpointFileError names the first bad line."""
+def parse_lines(
+    lines: Iterable[bytes], public_keys: Sequence[ed25519.Ed25519PublicKey]
+) -> list[Checkpoint]:
+    """Every checkpoint, its signature checked against the vault's keys (the current one and
+    those rotated out). CheckpointFileError names the first bad line."""
     checkpoints = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         checkpoint = _parse(line, number)
-        try:
-            signature = base64.urlsafe_b64decode(checkpoint.signature + "==")
-            public_key.verify(signature, checkpoint.signed_bytes())
-        except (InvalidSignature, binascii.Error, ValueError):
+        if not _signed_by_one_of(checkpoint, public_keys):
             raise CheckpointFileError(
                 f"checkpoint line {number} does not verify with this vault's key: the file was"
                 " altered, or belongs to another vault"
-            ) from None
+            )
         checkpoints.append(checkpoint)
     return checkpoints
+
+
+def _signed_by_one_of(
+    checkpoint: Checkpoint, public_keys: Sequence[ed25519.Ed25519PublicKey]
+) -> bool:
+    try:
+        signature = base64.urlsafe_b64decode(checkpoint.signature + "==")
+    except (binascii.Error, ValueError):
+        return False
+    for public_key in public_keys:
+        try:
+            public_key.verify(signature, checkpoint.signed_bytes())
+        except InvalidSignature:
+            continue
+        return True
+    return False
 
 
 def _parse(line: bytes, number: int) -> Checkpoint:
@@ -165,8 +181,9 @@ def append_line(path: Path, checkpoint: Checkpoint) -> None:
         os.close(fd)
 
 
-def read_file(path: Path, identity: VaultIdentity) -> list[Checkpoint]:
+def read_file(path: Path, identities: Iterable[VaultIdentity]) -> list[Checkpoint]:
     if not path.exists():
         return []
+    public_keys = [signing_key(identity).public_key() for identity in identities]
     with path.open("rb") as handle:
-        return parse_lines(handle, signing_key(identity).public_key())
+        return parse_lines(handle, public_keys)

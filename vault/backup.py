@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,12 +28,8 @@ from vault import backup_rows
 from vault.db.migrate import head_revision, upgrade
 from vault.db.tables import audit_log, recordings, segments, users
 from vault.errors import Conflict, VaultError
-from vault.server import (
-    CHECKPOINT_FILE,
-    IDENTITY_FILE,
-    TLS_DIRECTORY,
-    VaultLocations,
-)
+from vault.key_rotation import IDENTITY_FILE, RETIRED_DIRECTORY, retired_identities
+from vault.server import CHECKPOINT_FILE, TLS_DIRECTORY, VaultLocations
 from vault.storage.base import SegmentStore
 from vault.storage.factory import open_segment_store
 from vault.tls import KEY_FILENAME
@@ -86,6 +83,9 @@ def make_backup(
         "identity": (where.data / IDENTITY_FILE).read_text(),
         "tls_certificate": (where.data / TLS_DIRECTORY / CERT_FILENAME).read_text(),
         "tls_key": (where.data / TLS_DIRECTORY / KEY_FILENAME).read_text(),
+        "retired_identities": [
+            identity.to_text() for identity in retired_identities(where.data).values()
+        ],
     }
     store = open_segment_store(where.store_url)
     rows: dict[str, int] = {}
@@ -120,6 +120,19 @@ def make_backup(
         }
         _add(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
     return BackupReport(rows, copied, str(manifest["store"]), revision)
+
+
+def _write_retired(data: Path, texts: list[str]) -> None:
+    if not texts:
+        return
+    directory = data / RETIRED_DIRECTORY
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for text in texts:
+        retired = VaultIdentity.from_text(text)
+        path = directory / f"{retired.recipient.key_id.hex()}.key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(text + "\n")
 
 
 def _refuse_unless_empty(where: VaultLocations, connection: Connection) -> None:
@@ -195,6 +208,7 @@ def restore_backup(
         finally:
             engine.dispose()
         write_key_pair(identity, where.data)
+        _write_retired(where.data, secrets.get("retired_identities", []))
         tls = where.data / TLS_DIRECTORY
         tls.mkdir(mode=0o700, exist_ok=True)
         (tls / CERT_FILENAME).write_text(secrets["tls_certificate"])

@@ -30,9 +30,22 @@ class VaultContext:
     retention: Mapping[Purpose, RetentionRule] = field(default_factory=lambda: dict(RETENTION))
     audit_checkpoints: Path | None = None
     """The file the access log's signed checkpoints are appended to (None: not written)."""
+    retired_identities: Mapping[bytes, VaultIdentity] = field(default_factory=dict)
+    """Identities of rotated-out keys, by key id: recordings sealed to them still open."""
     scratch: Path | None = None
     """Where upload bodies are spooled while their signature is checked (None: the system's
     temporary directory)."""
+
+
+def identity_for(ctx: VaultContext, key_id: bytes) -> VaultIdentity | None:
+    """The current or a retired identity with this key id, if the vault holds it."""
+    if key_id == ctx.identity.recipient.key_id:
+        return ctx.identity
+    return ctx.retired_identities.get(key_id)
+
+
+def all_identities(ctx: VaultContext) -> list[VaultIdentity]:
+    return [ctx.identity, *ctx.retired_identities.values()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from protocol.segments.format import (
 )
 from protocol.segments.unseal import open_segment
 from vault import completeness, keystore, sessions
-from vault.context import VaultContext
+from vault.context import VaultContext, identity_for
 from vault.db.engine import write_transaction
 from vault.db.tables import recordings, segments
 from vault.devices import MAX_CLOCK_SKEW_SECONDS, Device
@@ -169,10 +169,12 @@ def _refuse_unless_sound(
         header.media_type is MediaType.JSON and index == METADATA_SEGMENT_INDEX
     ):
         raise VaultError(f"media type {header.media_type.label} is not expected at index {index}")
-    if header.recipient_key_id != ctx.identity.recipient.key_id:
+    identity = identity_for(ctx, header.recipient_key_id)
+    if identity is None:
         raise VaultError(
             f"segment is sealed to key {header.recipient_key_id.hex()}, not to this vault's"
-            f" {ctx.identity.recipient.key_id.hex()}: the agent has the wrong vault key",
+            f" {ctx.identity.recipient.key_id.hex()} nor a key it retired: the agent has the"
+            " wrong vault key",
             code="segment-wrong-key",
         )
     if stanza is not None and stanza != header.sealed_key:
@@ -183,7 +185,7 @@ def _refuse_unless_sound(
     try:
         # Opening it whole proves it is authentic and complete while the agent still has it;
         # the plaintext is dropped at once.
-        _, plaintext = open_segment(ctx.identity, body, expect_recording=rid, expect_index=index)
+        _, plaintext = open_segment(identity, body, expect_recording=rid, expect_index=index)
     except SegmentError as exc:
         raise VaultError(f"segment does not open: {exc}", code=f"segment-{exc.kind}") from None
     if header.media_type is not MediaType.JSON:

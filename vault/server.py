@@ -24,12 +24,11 @@ from vault.context import VaultContext
 from vault.db.engine import utc_now
 from vault.db.opening import open_database
 from vault.disk_space import remove_stale_temporaries
+from vault.key_rotation import IDENTITY_FILE, retired_identities
 from vault.storage.disk import DiskStore
 from vault.storage.factory import open_segment_store
 from vault.tls import TlsFiles, ensure_certificate
 
-IDENTITY_FILE = "vault-identity.key"
-RECIPIENT_FILE = "vault-recipient.pub"
 TLS_DIRECTORY = "tls"
 SCRATCH_DIRECTORY = "tmp"
 CHECKPOINT_FILE = "audit-checkpoints.jsonl"
@@ -96,6 +95,7 @@ def open_vault(where: VaultLocations, *, clock: Callable[[], datetime] = utc_now
         clock=clock,
         scratch=scratch,
         audit_checkpoints=where.data / CHECKPOINT_FILE,
+        retired_identities=retired_identities(where.data),
     )
 
 

@@ -95,6 +95,11 @@ class SettingsCaptureFactory:
     def locator(self) -> WindowLocator:
         return create_locator(self._choices.window)
 
+    def seal_to(self, recipient: VaultRecipient) -> None:
+        """Recordings created from now on are sealed to `recipient` (the vault rotated its
+        key); one under way keeps the key it began with."""
+        self._recipient = recipient
+
     def create(self, recording_id: uuid.UUID) -> CapturePipeline:
         choices = self._choices
         return CapturePipeline(

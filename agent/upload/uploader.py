@@ -111,6 +111,7 @@ class Uploader:
         wait: Wait | None = None,
         rng: random.Random | None = None,
         on_change: Callable[[UploadStatus], None] | None = None,
+        on_vault_recipient: Callable[[str], None] | None = None,
     ) -> None:
         if heartbeat_s <= 0:
             raise ValueError("heartbeat_s must be positive")
@@ -123,6 +124,7 @@ class Uploader:
         self._backoff = Backoff(rng=rng)
         self._pacer = Pacer(limit_kbps, clock)
         self._on_change = on_change
+        self._on_vault_recipient = on_vault_recipient
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -273,9 +275,11 @@ class Uploader:
     def _heartbeat(self) -> None:
         try:
             spooled = self._spool.status()
-            self._client.heartbeat(
+            answer = self._client.heartbeat(
                 self._agent_version, spooled.pending_segments, spooled.pending_bytes
             )
+            if answer.vault_recipient and self._on_vault_recipient is not None:
+                self._on_vault_recipient(answer.vault_recipient)
         except VaultRequestError as exc:
             if _is_device_refusal(exc):
                 raise _DeviceRefusedError(str(exc)) from exc

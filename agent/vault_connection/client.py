@@ -216,13 +216,15 @@ class DeviceClient:
         path = f"/api/v1/agent/recordings/{recording_id}/end"
         self._call(RecordingEnded, "POST", path, RecordingEndReport(state=state))
 
-    def heartbeat(self, agent_version: str, backlog_segments: int, backlog_bytes: int) -> None:
+    def heartbeat(
+        self, agent_version: str, backlog_segments: int, backlog_bytes: int
+    ) -> HeartbeatReceived:
         body = Heartbeat(
             agent_version=agent_version,
             backlog_segments=backlog_segments,
             backlog_bytes=backlog_bytes,
         )
-        self._call(HeartbeatReceived, "POST", "/api/v1/agent/heartbeat", body)
+        return self._call(HeartbeatReceived, "POST", "/api/v1/agent/heartbeat", body)
 
     def access_history(self) -> list[AccessRecord]:
         return self._call(AccessHistory, "GET", "/api/v1/agent/access-history").root

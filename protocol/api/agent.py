@@ -98,6 +98,9 @@ class Heartbeat(Request):
 
 class HeartbeatReceived(Reply):
     status: Literal["ok"] = "ok"
+    vault_recipient: str | None = None
+    """The key new recordings are to be sealed to: after the vault's key is rotated, agents
+    learn the new one here, without re-enrolment (None from vaults before rotation existed)."""
 
 
 class AccessRecord(Reply):

@@ -67,11 +67,13 @@ def test_a_rewritten_record_is_named_not_the_ones_after_it() -> None:
 def test_lines_round_trip_and_a_changed_line_is_refused() -> None:
     records = _log(3)
     lines = [c.to_line() for c in _checkpoints(records, 1)]
-    public = signing_key(IDENTITY).public_key()
+    public = [signing_key(IDENTITY).public_key()]
     assert parse_lines(lines, public) == _checkpoints(records, 1)
     with pytest.raises(CheckpointFileError, match="line 2 does not verify"):
         parse_lines([lines[0], lines[1].replace(b"at3", b"at4")], public)
     with pytest.raises(CheckpointFileError, match="does not verify"):
-        parse_lines(lines, signing_key(VaultIdentity.generate()).public_key())
+        parse_lines(lines, [signing_key(VaultIdentity.generate()).public_key()])
+    rotated_out = [signing_key(VaultIdentity.generate()).public_key(), public[0]]
+    assert parse_lines(lines, rotated_out) == _checkpoints(records, 1)
     with pytest.raises(CheckpointFileError, match="line 1 is not a checkpoint"):
         parse_lines([b"{not json"], public)

@@ -139,7 +139,7 @@ def heartbeat(body: Heartbeat, device: CurrentDevice, ctx: Context) -> Heartbeat
         backlog_bytes=body.backlog_bytes,
         now=ctx.clock(),
     )
-    return HeartbeatReceived()
+    return HeartbeatReceived(vault_recipient=ctx.identity.recipient.to_text().strip())
 
 
 @router.get("/access-history")

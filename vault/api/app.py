@@ -85,7 +85,12 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
         None
         if ctx.audit_checkpoints is None
         else CheckpointWriter(
-            ctx.engine, ctx.identity, ctx.audit_checkpoints, store=ctx.store, clock=ctx.clock
+            ctx.engine,
+            ctx.identity,
+            ctx.retired_identities.values(),
+            ctx.audit_checkpoints,
+            store=ctx.store,
+            clock=ctx.clock,
         )
     )
 

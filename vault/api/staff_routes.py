@@ -65,6 +65,7 @@ from vault.api.auth import (
 )
 from vault.api.ranges import RangeNotSatisfiable, parse_range
 from vault.api.sign_in import PasswordChecks, sign_in
+from vault.context import all_identities
 from vault.playback import TICKET_LENGTH, PlaybackTickets
 from vault.roles import Permission
 from vault.sessions import SessionRequest
@@ -479,7 +480,7 @@ def verify_audit(
         checkpoints = (
             []
             if ctx.audit_checkpoints is None
-            else audit_checkpoints.read_file(ctx.audit_checkpoints, ctx.identity)
+            else audit_checkpoints.read_file(ctx.audit_checkpoints, all_identities(ctx))
         )
     except audit_checkpoints.CheckpointFileError as exc:
         return AuditVerification(records=0, intact=False, head=None, problem=str(exc))
