@@ -63,10 +63,12 @@ def settled_state(
     """The state after a segment arrived (`ended` None) or the agent reported the end."""
     if current is _State.SHREDDED:
         return current
-    if completeness.complete:
-        return _State.COMPLETE
+    # How it ended is the agent's to say (a crash, a session ended mid-call): whole or not,
+    # it does not cover the call; `missing` says whether it is whole.
     if ended is _State.INTERRUPTED or current is _State.INTERRUPTED:
         return _State.INTERRUPTED
+    if completeness.complete:
+        return _State.COMPLETE
     if ended is not None or completeness.metadata_stored or current is _State.INCOMPLETE:
         return _State.INCOMPLETE
     return _State.OPEN

@@ -41,6 +41,8 @@ def test_the_metadata_index_is_told_apart_from_media() -> None:
         (State.OPEN, False, False, State.COMPLETE, State.INCOMPLETE),
         (State.OPEN, False, False, State.INTERRUPTED, State.INTERRUPTED),
         (State.INTERRUPTED, False, False, None, State.INTERRUPTED),
+        (State.INTERRUPTED, True, True, None, State.INTERRUPTED),
+        (State.COMPLETE, True, True, State.INTERRUPTED, State.INTERRUPTED),
         (State.INCOMPLETE, False, False, None, State.INCOMPLETE),
         (State.INCOMPLETE, True, True, None, State.COMPLETE),
         (State.SHREDDED, True, True, State.COMPLETE, State.SHREDDED),
