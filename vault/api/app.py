@@ -102,6 +102,7 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
         writing = None if checkpoints is None else asyncio.create_task(_keep_writing(checkpoints))
         yield
         await session_changes.close()
+        password_checks.close()
         if writing is not None and checkpoints is not None:
             writing.cancel()
             await run_in_threadpool(functools.partial(checkpoints.write_if_due, force=True))
@@ -116,7 +117,8 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
     app.state.vault = ctx
     app.state.playback_tickets = PlaybackTickets(ctx.identity.derived_secret(TICKET_SECRET_PURPOSE))
     app.state.session_changes = session_changes
-    app.state.password_checks = PasswordChecks(limits.password_checks)
+    password_checks = PasswordChecks(limits.password_checks)
+    app.state.password_checks = password_checks
 
     @app.exception_handler(VaultError)
     async def vault_error(_request: Request, exc: VaultError) -> JSONResponse:

@@ -25,6 +25,10 @@ from vault.api.serving_limits import ServingLimits
 log = logging.getLogger("callreel.vault")
 
 _TICK_S = 1.0
+LINGER_BYTES = 1024 * 1024
+LINGER_S = 2.0
+"""After refusing a request whose body is still coming: how much more, and how long, is taken
+in (and thrown away) so the client can finish writing and read the answer."""
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -36,6 +40,9 @@ class GuardedH11Protocol(H11Protocol):
         self._body_check: asyncio.TimerHandle | None = None
         self._body_since = 0.0
         self._body_bytes = 0
+        self._lingered: int | None = None
+        """Bytes of a refused request's body taken in since its answer; None: not lingering."""
+        self._linger_end: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -43,9 +50,14 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
+        if self._linger_end is not None:
+            self._linger_end.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingered is not None:
+            self._linger(data)
+            return
         receiving_body = self.conn.their_state is h11.SEND_BODY
         super().data_received(data)
         if receiving_body:
@@ -55,12 +67,37 @@ class GuardedH11Protocol(H11Protocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
-            # Answered before the body was read (a refusal): reading the rest only to throw
-            # it away would let a client hold the connection with it.
+            # Answered before the body was read (a refusal). A client that writes its whole
+            # body before reading sees the answer only if the rest is taken in, and every byte
+            # taken in is decrypted: so a little is (a segment's worth, for a few seconds),
+            # then the connection is cut.
             self._cancel_timers()
-            self.transport.close()
+            self._lingered = 0
+            self._linger_end = self.loop.call_later(LINGER_S, self._stop_lingering)
             return
         self._follow_state()
+
+    def _linger(self, data: bytes) -> None:
+        self._lingered = (self._lingered or 0) + len(data)
+        if self._lingered > LINGER_BYTES:
+            # Held without reading (nothing more is decrypted, the kernel's buffers fill)
+            # until LINGER_S is up: a client that never stops writing waits instead of
+            # starting over at once with a new handshake.
+            self.transport.pause_reading()
+            return
+        super().data_received(data)  # h11 tracks the body's end; its bytes are dropped
+        if self.conn.their_state is not h11.SEND_BODY and not self.transport.is_closing():
+            if self._linger_end is not None:
+                self._linger_end.cancel()
+            self._lingered = self._linger_end = None
+            self.transport.close()  # the client wrote it all and can read the answer
+
+    def _stop_lingering(self) -> None:
+        if self._linger_end is not None:
+            self._linger_end.cancel()
+        self._lingered = self._linger_end = None
+        if not self.transport.is_closing():
+            self.transport.abort()
 
     def _follow_state(self) -> None:
         state = self.conn.their_state
