@@ -148,21 +148,28 @@ class Window:
     p99_ms: float
 
 
-def measure(url: str, cert: Path, bearer: str, pid: int, seconds: float) -> Window:
-    """Signed-in requests ten a second for `seconds`, and the server's memory and CPU."""
+def signed_in_latencies(url: str, cert: Path, bearer: str, seconds: float) -> list[float]:
+    """A trainer's `GET /api/v1/sessions` ten a second for `seconds`, each on a fresh TLS
+    connection as a browser's first request would be; each one's latency in seconds."""
     context = client_ssl_context(cert)
     latencies = []
-    cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
-    next_at = time.monotonic()
-    while time.monotonic() - wall_before < seconds:
+    started = next_at = time.monotonic()
+    while time.monotonic() - started < seconds:
         began = time.monotonic()
-        with httpx.Client(base_url=url, verify=context, timeout=30) as client:
+        with httpx.Client(base_url=url, verify=context, timeout=60) as client:
             response = client.get("/api/v1/sessions", headers={"Authorization": f"Bearer {bearer}"})
         if response.status_code != 200:
             raise RuntimeError(f"signed-in request: {response.status_code} {response.text}")
         latencies.append(time.monotonic() - began)
         next_at += 0.1
         time.sleep(max(0.0, next_at - time.monotonic()))
+    return latencies
+
+
+def measure(url: str, cert: Path, bearer: str, pid: int, seconds: float) -> Window:
+    """Signed-in requests ten a second for `seconds`, and the server's memory and CPU."""
+    cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
+    latencies = signed_in_latencies(url, cert, bearer, seconds)
     cores = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - wall_before)
     quantiles = statistics.quantiles(latencies, n=100)
     return Window(rss_mb(pid), cores, quantiles[49] * 1000, quantiles[98] * 1000)

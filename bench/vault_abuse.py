@@ -43,6 +43,7 @@ from typing import Any
 
 import httpx
 from machine import cpu_model
+from session_push import signed_in_latencies
 from vault_ingest import pinned, progress, running_vault
 
 from protocol.pinned_tls import client_ssl_context
@@ -68,7 +69,6 @@ class Window:
 
 def measure(url: str, cert: Path, bearer: str, pid: int, *, seconds: float, name: str) -> Window:
     """Signed-in requests ten a second for `seconds`, and the vault's peak memory."""
-    context = client_ssl_context(cert)
     peak = rss_mb(pid)
     stop = threading.Event()
 
@@ -79,17 +79,7 @@ def measure(url: str, cert: Path, bearer: str, pid: int, *, seconds: float, name
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    latencies = []
-    started = next_at = time.monotonic()
-    while time.monotonic() - started < seconds:
-        began = time.monotonic()
-        with httpx.Client(base_url=url, verify=context, timeout=60) as client:
-            response = client.get("/api/v1/sessions", headers={"Authorization": f"Bearer {bearer}"})
-        if response.status_code != 200:
-            raise RuntimeError(f"signed-in request: {response.status_code} {response.text}")
-        latencies.append(time.monotonic() - began)
-        next_at += 0.1
-        time.sleep(max(0.0, next_at - time.monotonic()))
+    latencies = signed_in_latencies(url, cert, bearer, seconds)
     stop.set()
     sampler.join()
     quantiles = statistics.quantiles(latencies, n=100)
