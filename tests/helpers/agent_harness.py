@@ -24,6 +24,7 @@ import threading
 import time
 import tomllib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 import av
 import httpx
 import numpy as np
+import pytest
 import sqlalchemy as sa
 from Xlib import X, Xatom
 from Xlib import display as xdisplay
@@ -145,6 +147,24 @@ class People:
     agent: str
     trainer_token: str
     reviewer_token: str
+
+
+BACKENDS = ["sqlite+disk", "postgresql+s3"]
+
+
+def serving_on_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VaultProcess]:
+    """For a fixture parametrized with BACKENDS: a served vault on SQLite + disk, or on a
+    fresh PostgreSQL database and Ceph RGW bucket, stopped afterwards."""
+    db = store = None
+    if request.param != "sqlite+disk":
+        db = request.getfixturevalue("fresh_postgres_url")
+        store = request.getfixturevalue("fresh_s3_bucket")
+    process = VaultProcess(tmp_path / "vault", db=db, store=store)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 def enrolled_device(vault: VaultProcess, agent: str, hostname: str = "pc-1") -> DeviceClient:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers.agent_harness import VaultProcess
+from tests.helpers.agent_harness import BACKENDS, VaultProcess, serving_on_backend
 from vault import audit_chain, audit_log
 from vault.audit_checkpoint_writer import EVERY_RECORDS, STORE_PREFIX
 from vault.db.opening import open_database
@@ -26,18 +26,9 @@ from vault.db.tables import audit_log as audit_table
 from vault.storage.factory import open_segment_store
 
 
-@pytest.fixture(params=["sqlite+disk", "postgresql+s3"])
+@pytest.fixture(params=BACKENDS)
 def vault(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VaultProcess]:
-    db = store = None
-    if request.param != "sqlite+disk":
-        db = request.getfixturevalue("fresh_postgres_url")
-        store = request.getfixturevalue("fresh_s3_bucket")
-    process = VaultProcess(tmp_path / "vault", db=db, store=store)
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+    yield from serving_on_backend(request, tmp_path)
 
 
 def _db_url(vault: VaultProcess) -> str:

@@ -15,25 +15,23 @@ import pytest
 import sqlalchemy as sa
 
 from protocol.keys import VaultRecipient
-from tests.helpers.agent_harness import VaultProcess, add_people, enrolled_device, start_session
+from tests.helpers.agent_harness import (
+    BACKENDS,
+    VaultProcess,
+    add_people,
+    enrolled_device,
+    serving_on_backend,
+    start_session,
+)
 from tests.helpers.vault_harness import sealed_recording
 from vault.db.engine import connect
 
 PASSPHRASE = "a long backup passphrase"  # noqa: S105  (a throwaway vault's backup)
 
 
-@pytest.fixture(params=["sqlite+disk", "postgresql+s3"])
+@pytest.fixture(params=BACKENDS)
 def vault(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VaultProcess]:
-    db = store = None
-    if request.param != "sqlite+disk":
-        db = request.getfixturevalue("fresh_postgres_url")
-        store = request.getfixturevalue("fresh_s3_bucket")
-    process = VaultProcess(tmp_path / "vault", db=db, store=store)
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+    yield from serving_on_backend(request, tmp_path)
 
 
 def _cli(
