@@ -179,6 +179,25 @@ def read_records(connection: Connection, *, subjects: list[str] | None = None) -
     return [_row_to_record(row) for row in connection.execute(query)]
 
 
+def search_records(
+    connection: Connection,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    limit: int,
+) -> list[AuditRecord]:
+    """The newest `limit` records that match, newest first (the console's filtered view)."""
+    query = sa.select(audit_log).order_by(audit_log.c.sequence.desc()).limit(limit)
+    if actor:
+        query = query.where(audit_log.c.actor == actor)
+    if action:
+        query = query.where(audit_log.c.action == action)
+    if subject:
+        query = query.where(audit_log.c.subject == subject)
+    return [_row_to_record(row) for row in connection.execute(query)]
+
+
 def verify(
     engine: Engine,
     expected_head: str | None = None,

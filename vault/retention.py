@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from protocol.api.staff import AuditDetails
 from protocol.api.vocabulary import StoredRecordingState
-from vault import audit_log, keystore
+from vault import audit_log, keystore, notes
 from vault.access import recording_row
 from vault.context import Actor, VaultContext
 from vault.db.engine import write_transaction
@@ -92,6 +92,7 @@ def shred(ctx: VaultContext, recording_id: uuid.UUID, *, actor: str, reason: str
         row = recording_row(connection, recording_id)
         _refuse_if_held(row)
         keystore.destroy_key(connection, recording_id)
+        notes.delete_with(connection, recording_id)
         connection.execute(
             recordings.update()
             .where(recordings.c.id == recording_id)

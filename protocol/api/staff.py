@@ -247,3 +247,39 @@ class AuditVerification(Reply):
     intact: bool
     head: str | None
     problem: str | None
+
+
+MAX_NOTE_CHARS = 2000
+MAX_RECORDING_SECONDS = 24 * 3600
+"""No recording is longer than a day: a note's moment past it is a mistake."""
+
+
+class NewNote(Request):
+    """A coaching note at a moment of a recording."""
+
+    at_s: float = Field(ge=0, le=MAX_RECORDING_SECONDS)
+    text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+
+
+class NoteView(Reply):
+    id: uuid.UUID
+    recording_id: uuid.UUID
+    author: str
+    at_s: float
+    text: str
+    created_at: AwareDatetime
+
+
+class NoteList(RootModel[list[NoteView]]):
+    pass
+
+
+class AudioPeaks(Reply):
+    """A playback's waveform: the loudest sample of each 1/per_second s, 0-255, per lane."""
+
+    per_second: int
+    duration_s: float
+    agent: list[int]
+    """The agent's microphone (the left channel)."""
+    caller: list[int]
+    """The caller (the right channel)."""

@@ -115,6 +115,8 @@ class VaultUnderTest:
     client: httpx.Client
     tokens: dict[str, str] = field(default_factory=dict)
     serving: _Serving | None = field(default=None, repr=False)
+    ca: Path | None = None
+    """The vault's TLS certificate, for more clients of its own (browsers' cookies)."""
 
     def stop_serving(self) -> None:
         """The vault goes away: connections to its address are refused until resumed."""
@@ -206,7 +208,7 @@ def running_vault(
             verify=client_ssl_context(tls.cert_path),
             timeout=60,
         ) as client:
-            yield VaultUnderTest(ctx, app, client, serving=serving)
+            yield VaultUnderTest(ctx, app, client, serving=serving, ca=tls.cert_path)
     finally:
         serving.stop()
         ctx.engine.dispose()

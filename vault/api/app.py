@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from protocol.api.errors import ErrorBody, ValidationErrorBody, ValidationProblem
@@ -26,6 +26,7 @@ from vault.api.serving_limits import ServingLimits
 from vault.api.session_changes import SessionChanges
 from vault.api.sign_in import PasswordChecks
 from vault.audit_checkpoint_writer import CheckpointWriter
+from vault.console.routes import add_console, error_page, is_console
 from vault.context import VaultContext
 from vault.disk_space import RETRY_AFTER_S, is_disk_full
 from vault.errors import VaultError
@@ -121,21 +122,29 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
     app.state.password_checks = password_checks
 
     @app.exception_handler(VaultError)
-    async def vault_error(_request: Request, exc: VaultError) -> JSONResponse:
-        response = _error(exc.status, exc.code, str(exc))
+    async def vault_error(request: Request, exc: VaultError) -> Response:
+        response = (
+            error_page(request, exc.status, str(exc))
+            if is_console(request)
+            else _error(exc.status, exc.code, str(exc))
+        )
         if exc.retry_after_s is not None:
             response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
 
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         # Framework refusals (unparsable body, wrong method) in the vault's one error shape.
-        response = _error(exc.status_code, f"http-{exc.status_code}", str(exc.detail))
+        response = (
+            error_page(request, exc.status_code, str(exc.detail))
+            if is_console(request)
+            else _error(exc.status_code, f"http-{exc.status_code}", str(exc.detail))
+        )
         response.headers.update(exc.headers or {})
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         # Where and what only: FastAPI would also echo the offending input, which may be a
         # password or a token.
         problems = [
@@ -150,6 +159,8 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
             f"{'.'.join(str(part) for part in problem.loc)}: {problem.msg}"
             for problem in problems[:5]
         )
+        if is_console(request):
+            return error_page(request, 422, f"Something in the address is not right: {summary}")
         body = ValidationErrorBody(error="invalid-request", message=summary, detail=problems)
         return JSONResponse(body.model_dump(mode="json"), status_code=422)
 
@@ -186,6 +197,7 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
 
     app.include_router(agent_routes.router, responses=ERROR_RESPONSES)
     app.include_router(staff_routes.router, responses=ERROR_RESPONSES)
+    add_console(app)
 
     def body_limit_for(path: str) -> int:
         if path.startswith(agent_routes.SEGMENT_UPLOADS):

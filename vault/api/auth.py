@@ -40,12 +40,12 @@ def _bearer(request: Request) -> str:
         return token.strip()
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        _refuse_cross_site(request)
+        refuse_cross_site(request)
         return cookie
     raise Unauthenticated("sign in first: send 'Authorization: Bearer TOKEN'")
 
 
-def _refuse_cross_site(request: Request) -> None:
+def refuse_cross_site(request: Request) -> None:
     """A change made with the console's cookie must come from the vault's own pages."""
     if request.method in SAFE_METHODS:
         return

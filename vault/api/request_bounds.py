@@ -65,20 +65,41 @@ class RequestBounds:
                     f"request body of {int(declared[0])} bytes exceeds {limit} for this route",
                 )
                 return
-        await self.app(scope, _bounded(receive, limit), send)
+        has_body = bool(declared and declared[0] != b"0") or any(
+            name == b"transfer-encoding" for name, _ in headers
+        )
+        body = _BoundedBody(receive, limit, done=not has_body)
+        await self.app(scope, body.receive, body.closing_if_unread(send))
 
 
-def _bounded(receive: Receive, limit: int) -> Receive:
-    received = 0
+class _BoundedBody:
+    def __init__(self, receive: Receive, limit: int, *, done: bool) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._received = 0
+        self._done = done
 
-    async def bounded_receive() -> Message:
-        nonlocal received
-        message = await receive()
+    async def receive(self) -> Message:
+        message = await self._receive()
         if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
+            self._received += len(message.get("body", b""))
+            if self._received > self._limit:
                 # Raised where the route reads its body, so the route's error shape answers.
-                raise TooLarge(f"request body exceeds {limit} bytes for this route")
+                raise TooLarge(f"request body exceeds {self._limit} bytes for this route")
+            self._done = not message.get("more_body", False)
         return message
 
-    return bounded_receive
+    def closing_if_unread(self, send: Send) -> Send:
+        """An answer given before the body was read (a refusal) ends the connection (the
+        server drops the rest, docs/vault.md): it says so, so that a client does not send its
+        next request on a connection about to close."""
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and not self._done:
+                message = {**message, "headers": [*message.get("headers", []), _CLOSE]}
+            await send(message)
+
+        return sending
+
+
+_CLOSE = (b"connection", b"close")

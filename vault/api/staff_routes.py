@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from protocol.api.agent import AccessHistory, TrainingSessionList
 from protocol.api.staff import (
     Access,
+    AudioPeaks,
     AuditDetails,
     AuditRecordList,
     AuditRecordView,
@@ -23,8 +24,11 @@ from protocol.api.staff import (
     LegalHold,
     Login,
     Me,
+    NewNote,
     NewSession,
     NewUser,
+    NoteList,
+    NoteView,
     PlaybackTicket,
     Reason,
     RecordingDeleted,
@@ -50,6 +54,8 @@ from vault import (
     audit_checkpoints,
     audit_log,
     devices,
+    notes,
+    peaks,
     releases,
     retention,
     sessions,
@@ -66,6 +72,7 @@ from vault.api.auth import (
 from vault.api.ranges import RangeNotSatisfiable, parse_range
 from vault.api.sign_in import PasswordChecks, sign_in
 from vault.context import all_identities
+from vault.errors import VaultError
 from vault.playback import TICKET_LENGTH, PlaybackTickets
 from vault.roles import Permission
 from vault.sessions import SessionRequest
@@ -347,6 +354,45 @@ def playback_media(
         reopen=lambda recording_id: access.decrypt_media(ctx, recording_id),
     )
     return _media_response(media, range_header, attachment=False)
+
+
+@router.get("/playback/{ticket}/peaks", tags=["recordings"])
+def playback_peaks(
+    ticket: Annotated[str, Path(max_length=TICKET_LENGTH)],
+    actor: CurrentActor,
+    ctx: Context,
+    request: Request,
+) -> AudioPeaks:
+    """The waveform of the playback's two lanes (agent left, caller right), computed from the
+    media and never stored (docs/console.md)."""
+    media = _tickets(request).media(
+        ticket,
+        actor.user_id,
+        now=ctx.clock(),
+        reopen=lambda recording_id: access.decrypt_media(ctx, recording_id),
+    )
+    try:
+        found = peaks.compute(media.data)
+    except peaks.PeaksError as exc:
+        raise VaultError(f"recording {media.recording_id}: {exc}", code="damaged") from None
+    return AudioPeaks(
+        per_second=found.per_second,
+        duration_s=found.duration_s,
+        agent=found.lanes[0],
+        caller=found.lanes[1],
+    )
+
+
+@router.get("/recordings/{recording_id}/notes", tags=["recordings"])
+def recording_notes(recording_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> NoteList:
+    """Coaching notes: for the recording's reviewers, and for its agent."""
+    return NoteList(notes.notes_on(ctx, actor, recording_id))
+
+
+@router.post("/recordings/{recording_id}/notes", status_code=201, tags=["recordings"])
+def add_note(recording_id: uuid.UUID, body: NewNote, actor: CurrentActor, ctx: Context) -> NoteView:
+    """A coaching note at a moment of the recording (logged, without its text)."""
+    return notes.add(ctx, actor, recording_id, body)
 
 
 @router.get(

@@ -131,6 +131,9 @@ recordings = sa.Table(
     sa.Column("hold_reason", sa.String(500)),
     sa.Column("hold_by", sa.String(64)),
     sa.Column("shredded_at", UtcDateTime),
+    # The console's list pages newest first, filtered by agent (paging stays index-only).
+    sa.Index("recordings_by_start", "started_at", "id"),
+    sa.Index("recordings_by_agent", "agent_user_id", "started_at"),
 )
 
 recording_keys = sa.Table(
@@ -154,6 +157,19 @@ segments = sa.Table(
     sa.Column("blob_key", sa.String(100), nullable=False),
     sa.Column("stored_at", UtcDateTime, nullable=False),
     sa.Column("deleted_at", UtcDateTime),
+)
+
+coaching_notes = sa.Table(
+    "coaching_notes",
+    metadata,
+    # A trainer's note at a moment of a recording: personal data about the agent, so it is
+    # deleted when the recording is (vault/retention.py), and never copied into the access log.
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("recording_id", sa.ForeignKey("recordings.id"), nullable=False, index=True),
+    sa.Column("author_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("at_s", sa.Float, nullable=False),
+    sa.Column("text", sa.String(2000), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 releases = sa.Table(

@@ -1,0 +1,41 @@
+"""The console: coaching notes, and indexes for listing recordings newest first.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("recordings_by_start", "recordings", ["started_at", "id"])
+    op.create_index("recordings_by_agent", "recordings", ["agent_user_id", "started_at"])
+    op.create_table(
+        "coaching_notes",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("recording_id", sa.Uuid(), nullable=False),
+        sa.Column("author_id", sa.Integer(), nullable=False),
+        sa.Column("at_s", sa.Float(), nullable=False),
+        sa.Column("text", sa.String(2000), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["recording_id"], ["recordings.id"]),
+        sa.ForeignKeyConstraint(["author_id"], ["users.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_coaching_notes_recording_id", "coaching_notes", ["recording_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_coaching_notes_recording_id", "coaching_notes")
+    op.drop_table("coaching_notes")
+    op.drop_index("recordings_by_agent", "recordings")
+    op.drop_index("recordings_by_start", "recordings")
