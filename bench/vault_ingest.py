@@ -125,12 +125,14 @@ class Vault:
 
 
 @contextlib.contextmanager
-def running_vault(work: Path, core: int) -> Iterator[Vault]:
+def running_vault(work: Path, core: int, db: str | None = None) -> Iterator[Vault]:
+    """`callreel-vault serve` on a data directory in `work`; on `db` (a database URL)
+    instead of the directory's SQLite when given."""
     data = work / "vault"
     port = free_port()
     log = work / "vault.log"
     command = [str(BIN / "callreel-vault"), "serve", "--data", str(data), "--host", "127.0.0.1"]
-    command += ["--port", str(port)]
+    command += ["--port", str(port), *(["--db", db] if db else [])]
     with log.open("wb") as output, pinned({core}):
         process = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
             command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT

@@ -112,6 +112,16 @@ def export(ctx: VaultContext, actor: Actor, release_id: uuid.UUID) -> Media:
 
 def release_log(ctx: VaultContext, actor: Actor) -> list[ReleaseView]:
     actor.require(Permission.RELEASE_LIST)
+    return _releases(ctx)
+
+
+def requested_by(ctx: VaultContext, actor: Actor) -> list[ReleaseView]:
+    """The releases this person requested: how they learn one is authorised, to export it."""
+    actor.require(Permission.RELEASE_REQUEST)
+    return _releases(ctx, requester_id=actor.user_id)
+
+
+def _releases(ctx: VaultContext, *, requester_id: int | None = None) -> list[ReleaseView]:
     requester = users.alias("requester")
     authoriser = users.alias("authoriser")
     with ctx.engine.connect() as connection:
@@ -125,6 +135,7 @@ def release_log(ctx: VaultContext, actor: Actor) -> list[ReleaseView]:
             .join(recordings, recordings.c.id == releases.c.recording_id)
             .join(requester, requester.c.id == releases.c.requester_id)
             .outerjoin(authoriser, authoriser.c.id == releases.c.authoriser_id)
+            .where(sa.true() if requester_id is None else releases.c.requester_id == requester_id)
             .order_by(releases.c.requested_at)
         )
         return [

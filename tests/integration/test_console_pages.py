@@ -142,7 +142,7 @@ def test_every_page_is_locked_down_and_loads_nothing_from_elsewhere(
             assert "default-src 'none'" in policy
             assert "frame-ancestors 'none'" in policy
             assert page.headers["cache-control"] == "no-store"
-            assert page.headers["referrer-policy"] == "no-referrer"
+            assert page.headers["referrer-policy"] == "same-origin"
             assert not re.search(r'(src|href)="(https?:)?//', page.text), path
             assert "<script>" not in page.text, path
             assert " style=" not in page.text, path
@@ -359,3 +359,26 @@ def test_a_spreadsheet_formula_in_an_exported_cell_stays_text(vault: VaultUnderT
     with browser(vault, "ada") as authoriser:
         exported = authoriser.get("/console/releases.csv").text
         assert "'=HYPERLINK" in exported
+
+
+def test_a_requester_without_the_release_log_sees_their_own_requests_only(
+    vault: VaultUnderTest,
+) -> None:
+    first, second = _recordings(vault, "alice", 2)
+    with browser(vault, "tina") as trainer:
+        _form_post(
+            trainer, f"/console/recordings/{first}/releases", purpose="training",
+            recipient="Tina's partner", reason="coaching",
+        )  # fmt: skip
+    with browser(vault, "rob") as reviewer:
+        requested = _form_post(
+            reviewer, f"/console/recordings/{second}/releases", purpose="training",
+            recipient="Rob's partner", reason="coaching",
+        )  # fmt: skip
+        assert requested.headers["location"] == "/console/releases?requested=1"
+        page = reviewer.get(requested.headers["location"])
+        assert page.status_code == 200
+        assert "Rob&#39;s partner" in page.text
+        assert "Tina" not in page.text
+        assert "releases.csv" not in page.text
+        assert reviewer.get("/console/releases.csv").status_code == 403

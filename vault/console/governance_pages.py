@@ -18,7 +18,7 @@ from vault.audit_chain import AuditRecord
 from vault.console.rendering import page
 from vault.console.signed_in import ConsoleActor
 from vault.context import VaultContext, all_identities
-from vault.roles import Permission
+from vault.roles import Permission, allowed
 
 AUDIT_PAGE_ROWS = 500
 AUDIT_EXPORT_ROWS = 100_000
@@ -32,10 +32,16 @@ _Filter = Annotated[str | None, Query(max_length=100)]
 def release_page(
     request: Request, actor: ConsoleActor, ctx: Context, requested: int = 0
 ) -> HTMLResponse:
-    found = releases.release_log(ctx, actor)
+    whole_log = allowed(actor.roles, Permission.RELEASE_LIST)
+    found = releases.release_log(ctx, actor) if whole_log else releases.requested_by(ctx, actor)
     found.reverse()
     return page(
-        request, "releases.html", actor, title="Releases", releases=found, requested=requested
+        request,
+        "releases.html",
+        actor,
+        title="Releases" if whole_log else "Your release requests",
+        releases=found,
+        requested=requested,
     )
 
 

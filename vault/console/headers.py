@@ -25,8 +25,10 @@ CONTENT_SECURITY_POLICY = "; ".join(
 _HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
-    # Playback tickets appear in the player's URLs: never sent on to another site.
-    (b"referrer-policy", b"no-referrer"),
+    # Playback tickets appear in the player's URLs: never sent on to another site. Not
+    # no-referrer: under it browsers state `Origin: null` on form posts, which the cross-site
+    # check (rightly) refuses.
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]

@@ -31,22 +31,26 @@ _environment = jinja2.Environment(
 class NavLink:
     label: str
     href: str
-    permission: Permission
+    permissions: tuple[Permission, ...]
+    """Shown to whoever holds any of them."""
+
+    def shown_to(self, actor: Actor) -> bool:
+        return any(allowed(actor.roles, permission) for permission in self.permissions)
 
 
 NAV = [
-    NavLink("Sessions", "/console/sessions", Permission.SESSION_LIST),
-    NavLink("Recordings", "/console/recordings", Permission.RECORDING_LIST),
-    NavLink("My recordings", "/console/mine", Permission.OWN_ACCESS_VIEW),
-    NavLink("Releases", "/console/releases", Permission.RELEASE_LIST),
-    NavLink("Access log", "/console/audit", Permission.AUDIT_READ),
+    NavLink("Sessions", "/console/sessions", (Permission.SESSION_LIST,)),
+    NavLink("Recordings", "/console/recordings", (Permission.RECORDING_LIST,)),
+    NavLink("My recordings", "/console/mine", (Permission.OWN_ACCESS_VIEW,)),
+    NavLink("Releases", "/console/releases", (Permission.RELEASE_LIST, Permission.RELEASE_REQUEST)),
+    NavLink("Access log", "/console/audit", (Permission.AUDIT_READ,)),
 ]
 
 
 def home_for(actor: Actor) -> str:
     """The first page a person's roles allow, in the navigation's order."""
     for link in NAV:
-        if allowed(actor.roles, link.permission):
+        if link.shown_to(actor):
             return link.href
     return "/console/account"
 
@@ -78,7 +82,7 @@ def page(
     status: int = 200,
     **values: Any,
 ) -> HTMLResponse:
-    nav = [] if actor is None else [n for n in NAV if allowed(actor.roles, n.permission)]
+    nav = [] if actor is None else [n for n in NAV if n.shown_to(actor)]
     html = _environment.get_template(template).render(
         request_path=request.url.path,
         actor=actor,
