@@ -163,7 +163,8 @@ def measure(label: str, url: str | None, work: Path, count: int, requests: int) 
                 raise RuntimeError(f"sign-in failed: {signed_in.text[:300]}")
             floor = p95(timed(client, "/api/v1/health", requests))
             found = cases(now)
-            found["page 200 (by position)"] = deep_page(client, 200 if count >= 20_000 else 20)
+            deep = 200 if count >= 20_000 else 20
+            found[f"page {deep} (by position)"] = deep_page(client, deep)
             rows = []
             for case, path in found.items():
                 samples = timed(client, path, requests)

@@ -119,11 +119,15 @@ def find_user(
     return row
 
 
-def _actor(row: sa.Row[tuple[object, ...]]) -> Actor:
+def _actor(row: sa.Row[tuple[object, ...]], limit: str | None = None) -> Actor:
+    """The user as `row` holds them; with `limit` (a token's roles), only those roles."""
+    roles = parse_roles(str(row.roles))
+    if limit is not None:
+        roles &= parse_roles(limit)
     return Actor(
         user_id=int(row.id),
         username=str(row.username),
-        roles=parse_roles(str(row.roles)),
+        roles=roles,
         team=None if row.team is None else str(row.team),
     )
 
@@ -147,8 +151,10 @@ def issue_token(
     lifetime: timedelta,
     by: str,
     action: str = "token-create",
+    roles: frozenset[Role] | None = None,
 ) -> str:
-    """A new bearer token for `username`; only its hash is stored. Logged as `action`."""
+    """A new bearer token for `username`; only its hash is stored. Logged as `action`. With
+    `roles`, the token acts with only those of the user's roles."""
     token = "crt_" + secrets.token_urlsafe(32)
     token_hash = _token_hash(token)
 
@@ -161,6 +167,7 @@ def issue_token(
                 label=label,
                 created_at=now,
                 expires_at=now + lifetime,
+                roles=None if roles is None else ",".join(sorted(roles)),
             )
         )
 
@@ -209,7 +216,7 @@ def issue_console_token(engine: Engine, username: str, *, now: datetime) -> str:
 
 def actor_for_token(connection: Connection, token: str, *, now: datetime) -> Actor:
     row = connection.execute(
-        sa.select(users, api_tokens.c.expires_at)
+        sa.select(users, api_tokens.c.expires_at, api_tokens.c.roles.label("token_roles"))
         .join(api_tokens, api_tokens.c.user_id == users.c.id)
         .where(api_tokens.c.token_hash == _token_hash(token))
     ).first()
@@ -219,7 +226,7 @@ def actor_for_token(connection: Connection, token: str, *, now: datetime) -> Act
         raise Unauthenticated("token expired: sign in again or create a new command-line token")
     if row.disabled_at is not None:
         raise Unauthenticated(f"user {row.username} is disabled")
-    return _actor(row)
+    return _actor(row, None if row.token_roles is None else str(row.token_roles))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from protocol.api.staff import AuditDetails
 from protocol.atomic_files import atomic_output
 from protocol.keys import KeyFileError, VaultIdentity
-from vault import accounts, audit_checkpoints, audit_log, devices, retention
+from vault import accounts, audit_checkpoints, audit_log, devices, retention, sign_in_links
 from vault.api.serving_limits import add_limit_options, limits_from_options
 from vault.db.engine import DatabaseError, connect, shown_url, utc_now
 from vault.db.migrate import upgrade
@@ -53,6 +53,20 @@ def add_location_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="segment storage (default DIR/segments; or s3://BUCKET/PREFIX with"
         " AWS_* credentials and AWS_ENDPOINT_URL in the environment)",
+    )
+
+
+def _add_sign_in_link_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    link = commands.add_parser(
+        "sign-in-link",
+        help="print a one-time console sign-in link for a user (10 minutes, once)",
+    )
+    add_location_options(link)
+    link.add_argument("username")
+    link.add_argument(
+        "--url", default="", help="the vault's address, to print the whole link (else its path)"
     )
 
 
@@ -141,6 +155,7 @@ def add_admin_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     revoke.add_argument("username")
     revoke.add_argument("token_id", metavar="TOKEN_ID", help="as `token list` shows it")
 
+    _add_sign_in_link_parser(commands)
     enrol = commands.add_parser("enroll-token", help="print a one-time agent enrolment token")
     add_location_options(enrol)
     enrol.add_argument("--agent", required=True, help="the agent user the machine records")
@@ -301,7 +316,7 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         return _verify_audit(args)
     if command == "key":
         return _rotate_key(locations(args.data, args.db, args.store))
-    if command not in ("migrate", "user", "token", "enroll-token", "retention"):
+    if command not in ("migrate", "user", "token", "enroll-token", "retention", "sign-in-link"):
         return None
     where = locations(args.data, args.db, args.store)
     if command == "migrate":
@@ -367,6 +382,10 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         with atomic_output(args.out, mode=0o600) as handle:
             handle.write(token.encode() + b"\n")
         print(f"token for {args.username} written to {args.out}")
+        return 0
+    if command == "sign-in-link":
+        code = sign_in_links.issue(where.open_database(), args.username, now=utc_now(), by=OPERATOR)
+        print(f"{args.url.rstrip('/')}{sign_in_links.PATH}{code}")
         return 0
     if command == "enroll-token":
         engine = where.open_database()

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from protocol.api.agent import (
     AccessHistory,
     AccessRecord,
+    ConsoleLink,
     EnrolmentGranted,
     EnrolmentRequest,
     Heartbeat,
@@ -228,3 +229,8 @@ class DeviceClient:
 
     def access_history(self) -> list[AccessRecord]:
         return self._call(AccessHistory, "GET", "/api/v1/agent/access-history").root
+
+    def console_link(self) -> ConsoleLink:
+        """A one-time link that signs the browser into the console as this agent (own
+        recordings only); the vault's address goes before its path."""
+        return self._call(ConsoleLink, "POST", "/api/v1/agent/console-link")

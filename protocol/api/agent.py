@@ -115,3 +115,11 @@ class AccessRecord(Reply):
 
 class AccessHistory(RootModel[list[AccessRecord]]):
     pass
+
+
+class ConsoleLink(Reply):
+    """A one-time sign-in to the console as the device's agent (the agent role only)."""
+
+    path: str
+    """Appended to the vault's address; works once, until `expires_at`."""
+    expires_at: AwareDatetime

@@ -382,3 +382,27 @@ def test_a_requester_without_the_release_log_sees_their_own_requests_only(
         assert "Tina" not in page.text
         assert "releases.csv" not in page.text
         assert reviewer.get("/console/releases.csv").status_code == 403
+
+
+def test_a_one_time_link_signs_in_once_and_the_trays_link_sees_only_own_recordings(
+    vault: VaultUnderTest,
+) -> None:
+    vault.add_person("tess", Role.TRAINER, Role.AGENT, password=PASSWORD)
+    (recording,) = _recordings(vault, "tess", 1)
+    device = vault.enrol_device("tess")
+    link = device.console_link()
+    with browser(vault) as client:
+        form = client.get(link.path)  # a preview of the link spends nothing
+        assert form.status_code == 200
+        signed_in = client.post(link.path)
+        assert signed_in.status_code == 303, signed_in.text
+        assert client.get("/console/").headers["location"] == "/console/mine"
+        assert str(recording) in client.get("/console/mine").text
+        # Limited to the agent role, though tess is a trainer too.
+        assert client.get("/console/sessions").status_code == 403
+        assert client.get("/console/recordings").status_code == 403
+    with browser(vault) as again:
+        spent = again.post(link.path)
+        assert spent.status_code == 401
+        assert "used already or has expired" in html.unescape(spent.text)
+        assert again.post("/console/sign-in/once/crl_forged").status_code == 401

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from protocol.api.agent import (
     AccessHistory,
+    ConsoleLink,
     EnrolmentGranted,
     EnrolmentRequest,
     Heartbeat,
@@ -24,9 +25,10 @@ from protocol.api.agent import (
     TrainingSessionList,
     sessions_etag,
 )
-from vault import access, devices, ingest, sessions
+from vault import access, devices, ingest, sessions, sign_in_links
 from vault.api.auth import Context, CurrentDevice, UploadingDevice
 from vault.api.session_changes import MAX_WAIT_S, SessionChanges
+from vault.roles import Role
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
 
@@ -146,3 +148,15 @@ def heartbeat(body: Heartbeat, device: CurrentDevice, ctx: Context) -> Heartbeat
 def access_history(device: CurrentDevice, ctx: Context) -> AccessHistory:
     """Who accessed this agent's recordings, for the tray's "my recordings" view."""
     return AccessHistory(access.access_history(ctx, device.agent_user_id))
+
+
+@router.post("/console-link", status_code=201)
+def console_link(device: CurrentDevice, ctx: Context) -> ConsoleLink:
+    """A one-time sign-in to the console as this device's agent, limited to the agent role:
+    the tray opens the agent's own recordings in the browser with it (no password)."""
+    agent = device.agent_username
+    now = ctx.clock()
+    code = sign_in_links.issue(
+        ctx.engine, agent, now=now, by=f"device {device.id}", roles=frozenset({Role.AGENT})
+    )
+    return ConsoleLink(path=sign_in_links.PATH + code, expires_at=now + sign_in_links.LINK_LIFETIME)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from vault import accounts
+from vault import accounts, sign_in_links
 from vault.api.auth import SESSION_COOKIE, refuse_foreign_origin, vault_context
 from vault.api.sign_in import PasswordChecks, sign_in
 from vault.console.forms import read_form
@@ -66,6 +68,11 @@ async def sign_in_submitted(request: Request) -> Response:
             response.headers["Retry-After"] = str(refused.retry_after_s)
         return response
     response = RedirectResponse(then, status_code=303)
+    _set_session_cookie(response, token)
+    return response
+
+
+def _set_session_cookie(response: Response, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -74,7 +81,6 @@ async def sign_in_submitted(request: Request) -> Response:
         samesite="strict",
         max_age=int(accounts.CONSOLE_TOKEN_LIFETIME.total_seconds()),
     )
-    return response
 
 
 @router.post("/console/sign-out", include_in_schema=False)
@@ -99,3 +105,23 @@ async def sign_out(request: Request, actor: ConsoleActor) -> Response:
 @router.get("/console/account", include_in_schema=False)
 def account(request: Request, actor: ConsoleActor) -> HTMLResponse:
     return page(request, "account.html", actor, title="Your account")
+
+
+_Code = Annotated[str, Path(max_length=100)]
+
+
+@router.get("/console/sign-in/once/{code}", include_in_schema=False)
+def one_time_sign_in_form(request: Request, code: _Code) -> HTMLResponse:
+    """A page, not the sign-in itself: a link preview that fetches the address must not
+    spend the code."""
+    return page(request, "sign_in_once.html", None, title="Sign in", code=code)
+
+
+@router.post("/console/sign-in/once/{code}", include_in_schema=False)
+async def one_time_sign_in(request: Request, code: _Code) -> Response:
+    refuse_foreign_origin(request)
+    ctx = vault_context(request)
+    token = await run_in_threadpool(sign_in_links.redeem, ctx.engine, code, now=ctx.clock())
+    response = RedirectResponse("/console/", status_code=303)
+    _set_session_cookie(response, token)
+    return response

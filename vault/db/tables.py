@@ -51,6 +51,21 @@ api_tokens = sa.Table(
     sa.Column("label", sa.String(100), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
+    # The roles this token is limited to (a sign-in from the agent's tray: the agent role
+    # only); None: all of its user's roles.
+    sa.Column("roles", sa.String(200)),
+)
+
+sign_in_links = sa.Table(
+    "sign_in_links",
+    metadata,
+    # One-time, short-lived sign-ins (vault/sign_in_links.py): only the code's hash is kept.
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("roles", sa.String(200)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),
 )
 
 sign_in_failures = sa.Table(

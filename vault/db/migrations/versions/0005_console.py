@@ -1,4 +1,5 @@
-"""The console: coaching notes, and indexes for listing recordings newest first.
+"""The console: coaching notes, indexes for listing recordings newest first, one-time sign-in
+links, and tokens limited to some of their user's roles.
 
 Revision ID: 0005
 Revises: 0004
@@ -32,9 +33,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_coaching_notes_recording_id", "coaching_notes", ["recording_id"])
+    with op.batch_alter_table("api_tokens") as table:
+        table.add_column(sa.Column("roles", sa.String(200), nullable=True))
+    op.create_table(
+        "sign_in_links",
+        sa.Column("code_hash", sa.String(64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("roles", sa.String(200), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("used_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
+        sa.PrimaryKeyConstraint("code_hash"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sign_in_links")
+    with op.batch_alter_table("api_tokens") as table:
+        table.drop_column("roles")
     op.drop_index("ix_coaching_notes_recording_id", "coaching_notes")
     op.drop_table("coaching_notes")
     op.drop_index("recordings_by_agent", "recordings")
