@@ -5,6 +5,8 @@ segments are joined."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +27,8 @@ from vault.context import Actor, VaultContext, identity_for
 from vault.db.engine import write_transaction
 from vault.db.tables import recordings, segments, users
 from vault.errors import Conflict, Forbidden, Gone, NotFound, Unavailable, VaultError
+from vault.media_fragments import FragmentError
+from vault.peaks import PeaksError
 from vault.purposes import access_allowed
 from vault.roles import Permission
 from vault.storage.base import SegmentStoreError
@@ -101,66 +105,88 @@ def check_openable(row: sa.Row[tuple[object, ...]], stated: Purpose) -> None:
         )
 
 
-def decrypt_media(ctx: VaultContext, recording_id: uuid.UUID) -> Media:
-    """Unseal and join the recording's media. Only call after the access record is written."""
+@dataclass(frozen=True, slots=True)
+class StoredParts:
+    """What the vault holds of one recording: its key stanza and its segments' rows."""
+
+    recording_id: uuid.UUID
+    stanza: bytes
+    media: list[sa.Row[tuple[object, ...]]]
+    """The media segments' rows, in order."""
+    metadata: sa.Row[tuple[object, ...]] | None
+
+    @property
+    def indices(self) -> list[int]:
+        return [int(str(part.segment_index)) for part in self.media]
+
+    @property
+    def media_type(self) -> MediaType:
+        return MediaType(int(str(self.media[0].media_type)))
+
+
+def stored_parts(ctx: VaultContext, recording_id: uuid.UUID) -> StoredParts:
     with ctx.engine.connect() as connection:
         stanza = keystore.recording_stanza(connection, recording_id)
-        parts = connection.execute(
+        rows = connection.execute(
             sa.select(segments)
-            .where(
-                segments.c.recording_id == recording_id,
-                segments.c.segment_index != METADATA_SEGMENT_INDEX,
-            )
+            .where(segments.c.recording_id == recording_id)
             .order_by(segments.c.segment_index)
         ).all()
-        metadata_part = connection.execute(
-            sa.select(segments).where(
-                segments.c.recording_id == recording_id,
-                segments.c.segment_index == METADATA_SEGMENT_INDEX,
-            )
-        ).first()
-    if not parts:
+    media = [r for r in rows if r.segment_index != METADATA_SEGMENT_INDEX]
+    metadata = next((r for r in rows if r.segment_index == METADATA_SEGMENT_INDEX), None)
+    if not media:
         raise NotFound(f"recording {recording_id} has no media segments yet")
-    # Segments carry times from the recording's start, so one missing from the middle leaves
-    # a gap in the joined file where it belongs; its completeness names it.
-    indices = [int(p.segment_index) for p in parts]
-    opened = []
+    return StoredParts(recording_id, stanza, media, metadata)
+
+
+def unseal_part(ctx: VaultContext, parts: StoredParts, part: sa.Row[tuple[object, ...]]) -> bytes:
+    """One segment's plaintext; raises SegmentError or SegmentStoreError."""
+    sealed = keystore.restore_stanza(ctx.store.get(str(part.blob_key)), parts.stanza)
+    return open_segment(
+        _identity_of(ctx, sealed),
+        sealed,
+        expect_recording=parts.recording_id,
+        expect_index=int(str(part.segment_index)),
+    )[1]
+
+
+def stored_metadata(
+    ctx: VaultContext, parts: StoredParts
+) -> tuple[RecordingMetadataView | None, Completeness]:
+    """The agent's description of the recording, and whether every segment it names is stored;
+    raises SegmentError, MetadataError or SegmentStoreError."""
+    metadata = None
+    if parts.metadata is not None:
+        metadata = parse_metadata(unseal_part(ctx, parts, parts.metadata))
+    expected = None if metadata is None else metadata.media_segments
+    stored = set(parts.indices) | ({METADATA_SEGMENT_INDEX} if parts.metadata else set())
+    if expected is not None:
+        _remember_count(ctx, parts.recording_id, expected)
+    return metadata, completeness.of_stored(expected, stored)
+
+
+@contextmanager
+def unsealing(recording_id: uuid.UUID) -> Iterator[None]:
+    """What goes wrong opening stored segments, as the vault's errors."""
     try:
-        for part in parts:
-            sealed = keystore.restore_stanza(ctx.store.get(str(part.blob_key)), stanza)
-            opened.append(
-                open_segment(
-                    _identity_of(ctx, sealed),
-                    sealed,
-                    expect_recording=recording_id,
-                    expect_index=int(part.segment_index),
-                )[1]
-            )
-        extension, content_type = CONTAINERS[int(parts[0].media_type)]
-        joined = join_segments(opened, extension)
-        metadata = None
-        if metadata_part is not None:
-            sealed = keystore.restore_stanza(ctx.store.get(str(metadata_part.blob_key)), stanza)
-            metadata = parse_metadata(
-                open_segment(
-                    _identity_of(ctx, sealed),
-                    sealed,
-                    expect_recording=recording_id,
-                    expect_index=METADATA_SEGMENT_INDEX,
-                )[1]
-            )
-    except (SegmentError, AssembleError, MetadataError) as exc:
+        yield
+    except (SegmentError, AssembleError, MetadataError, FragmentError, PeaksError) as exc:
         raise VaultError(
             f"recording {recording_id} cannot be opened: {exc}", code="damaged"
         ) from None
     except SegmentStoreError as exc:
         raise Unavailable(f"segment storage failed: {exc}") from None
-    expected = None if metadata is None else metadata.media_segments
-    whole = completeness.of_stored(
-        expected, set(indices) | ({METADATA_SEGMENT_INDEX} if metadata_part is not None else set())
-    )
-    if expected is not None:
-        _remember_count(ctx, recording_id, expected)
+
+
+def decrypt_media(ctx: VaultContext, recording_id: uuid.UUID) -> Media:
+    """Unseal and join the recording's media. Only call after the access record is written."""
+    parts = stored_parts(ctx, recording_id)
+    # Segments carry times from the recording's start, so one missing from the middle leaves
+    # a gap in the joined file where it belongs; its completeness names it.
+    with unsealing(recording_id):
+        extension, content_type = CONTAINERS[int(parts.media_type)]
+        joined = join_segments([unseal_part(ctx, parts, part) for part in parts.media], extension)
+        metadata, whole = stored_metadata(ctx, parts)
     return Media(recording_id, joined, extension, content_type, metadata, whole)
 
 
@@ -196,7 +222,7 @@ def refuse_if_incomplete(ctx: VaultContext, recording_id: uuid.UUID) -> None:
         )
 
 
-def open_recording(
+def log_access(
     ctx: VaultContext,
     actor: Actor,
     recording_id: uuid.UUID,
@@ -204,7 +230,8 @@ def open_recording(
     *,
     action: str,
     permission: Permission,
-) -> Media:
+) -> None:
+    """Check the right and the purpose, then write the access record (before any unsealing)."""
     actor.require(permission)
     with ctx.engine.connect() as connection:
         check_openable(recording_row(connection, recording_id), stated)
@@ -216,6 +243,18 @@ def open_recording(
         subject=str(recording_id),
         details=AuditDetails(purpose=stated.value),
     )
+
+
+def open_recording(
+    ctx: VaultContext,
+    actor: Actor,
+    recording_id: uuid.UUID,
+    stated: Purpose,
+    *,
+    action: str,
+    permission: Permission,
+) -> Media:
+    log_access(ctx, actor, recording_id, stated, action=action, permission=permission)
     return decrypt_media(ctx, recording_id)
 
 

@@ -2,34 +2,34 @@
 computed by the vault so that browsers never decode an hour of audio themselves.
 
 Peaks are derived from the call's audio, so they are personal data: they are computed from the
-unsealed media of a playback and never stored, so nothing of them outlives the recording's key.
+unsealed segments of a playback, one segment's window at a time, and never stored, so nothing of
+them outlives the recording's key.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import math
 
 import av
 import numpy as np
 
 PEAKS_PER_SECOND = 20
-MAX_SECONDS = 24 * 3600
+MAX_WINDOW_SECONDS = 3600
 
 
 class PeaksError(ValueError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Peaks:
-    per_second: int
-    duration_s: float
-    lanes: tuple[list[int], list[int]]
-    """Per lane, the loudest sample of each 1/per_second s, scaled 0-255."""
-
-
-def compute(media: bytes, per_second: int = PEAKS_PER_SECOND) -> Peaks:
+def of_window(
+    media: bytes, start_s: float, seconds: float, per_second: int = PEAKS_PER_SECOND
+) -> tuple[list[int], list[int]]:
+    """Per lane, the loudest sample of each 1/per_second s of [start_s, start_s + seconds),
+    scaled 0-255; silence where the media has no audio (a pause, or before it begins)."""
+    if not 0 < seconds <= MAX_WINDOW_SECONDS:
+        raise PeaksError(f"a waveform window is 0-{MAX_WINDOW_SECONDS} s, not {seconds}")
+    lanes = np.zeros((2, math.ceil(seconds * per_second)), dtype=np.float32)
     try:
         container = av.open(io.BytesIO(media), mode="r")
     except av.FFmpegError as exc:
@@ -38,40 +38,30 @@ def compute(media: bytes, per_second: int = PEAKS_PER_SECOND) -> Peaks:
         if not container.streams.audio:
             raise PeaksError("the recording has no audio")
         stream = container.streams.audio[0]
-        rate = stream.codec_context.sample_rate or 48000
-        bucket = max(1, rate // per_second)
-        limit = MAX_SECONDS * rate
-        reduced: list[np.ndarray] = []
-        pending = np.zeros((2, 0), dtype=np.float32)
-        position = 0  # samples taken since the first frame
-        origin: float | None = None
         try:
             for frame in container.decode(stream):
-                at = float(frame.time) if frame.time is not None else position / rate
-                origin = at if origin is None else origin
-                first = round((at - origin) * rate)
-                samples = _two_lanes(frame)
-                if first + samples.shape[1] > limit:
-                    raise PeaksError(f"the recording is longer than {MAX_SECONDS // 3600} hours")
-                if first > position:  # a gap (segments missing): silence, so lanes stay in time
-                    samples = np.concatenate(
-                        [np.zeros((2, first - position), dtype=np.float32), samples], axis=1
-                    )
-                elif first < position:  # overlapping packets: keep what is new
-                    samples = samples[:, position - first :]
-                position += samples.shape[1]
-                pending = np.concatenate([pending, samples], axis=1)
-                whole = pending.shape[1] // bucket * bucket
-                if whole:
-                    reduced.append(np.abs(pending[:, :whole]).reshape(2, -1, bucket).max(axis=2))
-                    pending = pending[:, whole:]
+                if frame.time is None:
+                    continue
+                _fold(lanes, _two_lanes(frame), frame.time - start_s, frame.sample_rate, per_second)
         except av.FFmpegError as exc:
             raise PeaksError(f"the recording's audio cannot be decoded: {exc}") from None
-        if pending.shape[1]:
-            reduced.append(np.abs(pending).max(axis=1, keepdims=True))
-    lanes = np.concatenate(reduced, axis=1) if reduced else np.zeros((2, 0), dtype=np.float32)
     scaled = np.minimum(np.round(lanes * 255), 255).astype(np.int64)
-    return Peaks(per_second, position / rate, (scaled[0].tolist(), scaled[1].tolist()))
+    return scaled[0].tolist(), scaled[1].tolist()
+
+
+def _fold(
+    lanes: np.ndarray, samples: np.ndarray, offset_s: float, rate: int, per_second: int
+) -> None:
+    """Keep in `lanes` the loudest of `samples` (starting offset_s into the window) per bucket."""
+    buckets = np.floor((offset_s + np.arange(samples.shape[1]) / rate) * per_second).astype(int)
+    inside = (buckets >= 0) & (buckets < lanes.shape[1])
+    if not inside.any():
+        return
+    buckets, loud = buckets[inside], np.abs(samples[:, inside])
+    starts = np.flatnonzero(np.diff(buckets, prepend=-1))  # buckets only rise within a frame
+    lanes[:, buckets[starts]] = np.maximum(
+        lanes[:, buckets[starts]], np.maximum.reduceat(loud, starts, axis=1)
+    )
 
 
 def _two_lanes(frame: av.AudioFrame) -> np.ndarray:

@@ -148,8 +148,22 @@ class Access(Request):
 
 class PlaybackTicket(Reply):
     url: str
-    """Where the <video> element fetches the media (short-lived, for this user only)."""
+    """The whole recording joined, with byte ranges, for players that take one file
+    (short-lived, for this user only). It is unsealed and joined on the first request: long
+    recordings start faster one segment at a time (`segment_url`)."""
     content_type: str
+    segment_url: str
+    """Append a segment's number: that segment alone, ready for a browser's MediaSource (MP4
+    as fragmented MP4, WebM as it is), carrying its times from the recording's start."""
+    peaks_url: str
+    """The waveform of the segments from `first` (a query parameter) on, `count` at a time."""
+    stream_type: str
+    """What MediaSource.addSourceBuffer takes for the segments, codecs included."""
+    segment_seconds: float
+    """Segment n covers [n * segment_seconds, (n + 1) * segment_seconds) of the recording."""
+    segments: list[int]
+    """The media segments stored; any other number up to the last is a gap."""
+    duration_s: float
     metadata: RecordingMetadataView | None
     """What the agent recorded about gaps (pauses, blacked-out frames, consent); None when the
     recording's metadata segment has not arrived."""
@@ -274,12 +288,20 @@ class NoteList(RootModel[list[NoteView]]):
     pass
 
 
-class AudioPeaks(Reply):
-    """A playback's waveform: the loudest sample of each 1/per_second s, 0-255, per lane."""
+class SegmentPeaks(Reply):
+    """One segment's waveform: the loudest sample of each 1/per_second s of the segment, 0-255,
+    per lane."""
 
-    per_second: int
-    duration_s: float
+    index: int
+    start_s: float
     agent: list[int]
     """The agent's microphone (the left channel)."""
     caller: list[int]
     """The caller (the right channel)."""
+
+
+class AudioPeaks(Reply):
+    """A playback's waveform, a run of segments at a time; segments not stored are left out."""
+
+    per_second: int
+    segments: list[SegmentPeaks]

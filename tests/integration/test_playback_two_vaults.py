@@ -73,6 +73,10 @@ def test_a_ticket_issued_by_one_process_plays_through_the_other(
         assert elsewhere.status_code == 206, elsewhere.text
         assert elsewhere.content == whole.content[:1024]
         assert through_second.get(url).content == whole.content
+        # The segment layout too is worked out by whichever process is asked.
+        first_segment = through_second.get(ticket.json()["segment_url"] + "0")
+        assert first_segment.status_code == 200, first_segment.text
+        assert first_segment.headers["content-type"] == "video/mp4"
 
     first.admin("user", "add", "audrey", "--role", "auditor")
     with second.client(first.admin("token", "create", "audrey").strip()) as auditor:

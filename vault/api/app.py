@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from protocol.api.errors import ErrorBody, ValidationErrorBody, ValidationProblem
 from protocol.api.staff import Health
 from protocol.version import VERSION
-from vault.api import agent_routes, staff_routes
+from vault.api import agent_routes, playback_routes, staff_routes
 from vault.api.auth import MAX_JSON_BYTES
 from vault.api.request_bounds import RequestBounds
 from vault.api.serving_limits import ServingLimits
@@ -31,6 +31,7 @@ from vault.context import VaultContext
 from vault.disk_space import RETRY_AFTER_S, is_disk_full
 from vault.errors import VaultError
 from vault.playback import TICKET_SECRET_PURPOSE, PlaybackTickets
+from vault.playback_segments import SegmentPlayer
 from vault.storage.base import SegmentStoreError
 
 log = logging.getLogger("callreel.vault")
@@ -117,6 +118,7 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
     )
     app.state.vault = ctx
     app.state.playback_tickets = PlaybackTickets(ctx.identity.derived_secret(TICKET_SECRET_PURPOSE))
+    app.state.segment_player = SegmentPlayer()
     app.state.session_changes = session_changes
     password_checks = PasswordChecks(limits.password_checks)
     app.state.password_checks = password_checks
@@ -195,8 +197,8 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
         """Unauthenticated liveness check."""
         return Health(version=VERSION)
 
-    app.include_router(agent_routes.router, responses=ERROR_RESPONSES)
-    app.include_router(staff_routes.router, responses=ERROR_RESPONSES)
+    for routes in (agent_routes, staff_routes, playback_routes):
+        app.include_router(routes.router, responses=ERROR_RESPONSES)
     add_console(app)
 
     def body_limit_for(path: str) -> int:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from protocol.api.agent import AccessHistory, TrainingSessionList
 from protocol.api.staff import (
-    Access,
-    AudioPeaks,
     AuditDetails,
     AuditRecordList,
     AuditRecordView,
@@ -29,7 +27,6 @@ from protocol.api.staff import (
     NewUser,
     NoteList,
     NoteView,
-    PlaybackTicket,
     Reason,
     RecordingDeleted,
     RecordingList,
@@ -55,13 +52,11 @@ from vault import (
     audit_log,
     devices,
     notes,
-    peaks,
     releases,
     retention,
     sessions,
     subject_access,
 )
-from vault.access import Media
 from vault.api.auth import (
     SESSION_COOKIE,
     Context,
@@ -69,31 +64,13 @@ from vault.api.auth import (
     CurrentToken,
     refuse_foreign_origin,
 )
-from vault.api.ranges import RangeNotSatisfiable, parse_range
+from vault.api.media_responses import BINARY_SCHEMA, RECORDING_MEDIA, Binary, media_response
 from vault.api.sign_in import PasswordChecks, sign_in
 from vault.context import all_identities
-from vault.errors import VaultError
-from vault.playback import TICKET_LENGTH, PlaybackTickets
 from vault.roles import Permission
 from vault.sessions import SessionRequest
 
 router = APIRouter(prefix="/api/v1")
-
-
-class _Binary(Response):
-    """Media and archives: bytes, never JSON (the route names its real content types)."""
-
-    media_type = "application/octet-stream"
-
-
-_BINARY = {"schema": {"type": "string", "format": "binary"}}
-_RECORDING_MEDIA: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "the recording, joined: MP4 (H.264 + Opus) or WebM (VP9 + Opus);"
-        " byte ranges are served for seeking",
-        "content": {"video/mp4": _BINARY, "video/webm": _BINARY},
-    }
-}
 
 
 @router.post("/login", tags=["people"])
@@ -274,115 +251,6 @@ def list_recordings(actor: CurrentActor, ctx: Context) -> RecordingList:
     return RecordingList(access.list_recordings(ctx, actor))
 
 
-COMPLETE_HEADER = "Callreel-Recording-Complete"
-MISSING_HEADER = "Callreel-Missing-Segments"
-
-
-def _media_response(media: Media, range_header: str | None, *, attachment: bool) -> Response:
-    size = len(media.data)
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store"}
-    whole = media.completeness
-    if whole is not None:
-        # Said on every answer that carries media, so that a saved file's provenance can too.
-        headers[COMPLETE_HEADER] = "true" if whole.complete else "false"
-        if not whole.complete:
-            headers[MISSING_HEADER] = whole.describe()[:500]
-    if attachment:
-        headers["Content-Disposition"] = (
-            f'attachment; filename="{media.recording_id}.{media.extension}"'
-        )
-    try:
-        wanted = parse_range(range_header, size)
-    except RangeNotSatisfiable:
-        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
-    if wanted is None:
-        return Response(media.data, media_type=media.content_type, headers=headers)
-    first, last = wanted
-    headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    return Response(
-        media.data[first : last + 1],
-        status_code=206,
-        media_type=media.content_type,
-        headers=headers,
-    )
-
-
-def _tickets(request: Request) -> PlaybackTickets:
-    tickets: PlaybackTickets = request.app.state.playback_tickets
-    return tickets
-
-
-@router.post("/recordings/{recording_id}/playback", status_code=201, tags=["recordings"])
-def start_playback(
-    recording_id: uuid.UUID, body: Access, actor: CurrentActor, ctx: Context, request: Request
-) -> PlaybackTicket:
-    """Log a playback with its purpose, then give a ticket URL for the <video> element and
-    what the agent recorded about the recording's gaps (pauses, blacked-out frames)."""
-    media = access.open_recording(
-        ctx,
-        actor,
-        recording_id,
-        body.purpose,
-        action="playback",
-        permission=Permission.RECORDING_PLAY,
-    )
-    ticket = _tickets(request).issue(actor.user_id, media, now=ctx.clock())
-    whole = media.completeness
-    return PlaybackTicket(
-        url=f"/api/v1/playback/{ticket}",
-        content_type=media.content_type,
-        metadata=media.metadata,
-        complete=whole is not None and whole.complete,
-        incomplete=None if whole is None or whole.complete else whole.describe(),
-    )
-
-
-@router.get(
-    "/playback/{ticket}", tags=["recordings"], response_class=_Binary, responses=_RECORDING_MEDIA
-)
-def playback_media(
-    ticket: Annotated[str, Path(max_length=TICKET_LENGTH)],
-    actor: CurrentActor,
-    ctx: Context,
-    request: Request,
-    range_header: Annotated[str | None, Header(alias="range")] = None,
-) -> Response:
-    media = _tickets(request).media(
-        ticket,
-        actor.user_id,
-        now=ctx.clock(),
-        reopen=lambda recording_id: access.decrypt_media(ctx, recording_id),
-    )
-    return _media_response(media, range_header, attachment=False)
-
-
-@router.get("/playback/{ticket}/peaks", tags=["recordings"])
-def playback_peaks(
-    ticket: Annotated[str, Path(max_length=TICKET_LENGTH)],
-    actor: CurrentActor,
-    ctx: Context,
-    request: Request,
-) -> AudioPeaks:
-    """The waveform of the playback's two lanes (agent left, caller right), computed from the
-    media and never stored (docs/console.md)."""
-    media = _tickets(request).media(
-        ticket,
-        actor.user_id,
-        now=ctx.clock(),
-        reopen=lambda recording_id: access.decrypt_media(ctx, recording_id),
-    )
-    try:
-        found = peaks.compute(media.data)
-    except peaks.PeaksError as exc:
-        raise VaultError(f"recording {media.recording_id}: {exc}", code="damaged") from None
-    return AudioPeaks(
-        per_second=found.per_second,
-        duration_s=found.duration_s,
-        agent=found.lanes[0],
-        caller=found.lanes[1],
-    )
-
-
 @router.get("/recordings/{recording_id}/notes", tags=["recordings"])
 def recording_notes(recording_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> NoteList:
     """Coaching notes: for the recording's reviewers, and for its agent."""
@@ -398,8 +266,8 @@ def add_note(recording_id: uuid.UUID, body: NewNote, actor: CurrentActor, ctx: C
 @router.get(
     "/recordings/{recording_id}/download",
     tags=["recordings"],
-    response_class=_Binary,
-    responses=_RECORDING_MEDIA,
+    response_class=Binary,
+    responses=RECORDING_MEDIA,
 )
 def download(
     recording_id: uuid.UUID,
@@ -424,7 +292,7 @@ def download(
         action="download",
         permission=Permission.RECORDING_DOWNLOAD,
     )
-    return _media_response(media, None, attachment=True)
+    return media_response(media, None, attachment=True)
 
 
 @router.put("/recordings/{recording_id}/hold", tags=["retention"])
@@ -487,11 +355,11 @@ def release_log(actor: CurrentActor, ctx: Context) -> ReleaseList:
 @router.get(
     "/releases/{release_id}/export",
     tags=["releases"],
-    response_class=_Binary,
-    responses=_RECORDING_MEDIA,
+    response_class=Binary,
+    responses=RECORDING_MEDIA,
 )
 def export_release(release_id: uuid.UUID, actor: CurrentActor, ctx: Context) -> Response:
-    return _media_response(releases.export(ctx, actor, release_id), None, attachment=True)
+    return media_response(releases.export(ctx, actor, release_id), None, attachment=True)
 
 
 @router.get("/audit", tags=["audit"])
@@ -542,11 +410,11 @@ def verify_audit(
 @router.get(
     "/agents/{username}/subject-access",
     tags=["people"],
-    response_class=_Binary,
+    response_class=Binary,
     responses={
         200: {
             "description": "everything the vault holds about the agent, as one zip",
-            "content": {"application/zip": _BINARY},
+            "content": {"application/zip": BINARY_SCHEMA},
         }
     },
 )

@@ -13,8 +13,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self'",
-        # The player's media and the notes and peaks it fetches.
-        "media-src 'self'",
+        # The player's media: a MediaSource (a blob: URL the page itself made) fed with
+        # segments fetched from the vault; its notes and peaks come from the vault too.
+        "media-src 'self' blob:",
         "connect-src 'self'",
         "form-action 'self'",
         "frame-ancestors 'none'",

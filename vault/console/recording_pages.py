@@ -15,17 +15,16 @@ from protocol.api.staff import MAX_RECORDING_SECONDS
 from protocol.api.vocabulary import Purpose, StoredRecordingState
 from vault import access, completeness, notes, releases
 from vault.api.auth import Context
+from vault.api.playback_routes import describe_playback, tickets_of
 from vault.console.forms import read_form
 from vault.console.rendering import page
 from vault.console.signed_in import ConsoleActor
 from vault.errors import VaultError
 from vault.gap_markers import gap_markers
-from vault.playback import TICKET_LENGTH, PlaybackTickets
+from vault.playback import TICKET_LENGTH, begin
+from vault.playback_segments import layout_of
 from vault.recording_search import PAGE_SIZE, Position, RecordingFilter, search
 from vault.roles import Permission
-
-DEFAULT_SEGMENT_S = 10.0
-"""For placing missing segments when the metadata that states their length never arrived."""
 
 MAX_PAGE = 200
 
@@ -123,11 +122,7 @@ async def play(
     form = await read_form(request)
     stated = _purpose(form.text("purpose", max_length=40, required=False))
     start_at = form.number("t", low=0, high=MAX_RECORDING_SECONDS, default=0.0)
-    tickets: PlaybackTickets = request.app.state.playback_tickets
-    media = access.open_recording(
-        ctx, actor, recording_id, stated, action="playback", permission=Permission.RECORDING_PLAY
-    )
-    ticket = tickets.issue(actor.user_id, media, now=ctx.clock())
+    ticket, _ = begin(ctx, actor, tickets_of(request), recording_id, stated)
     return RedirectResponse(f"/console/play/{ticket}?t={start_at:g}", status_code=303)
 
 
@@ -139,26 +134,24 @@ def player(
     ctx: Context,
     t: Annotated[float, Query(ge=0, le=MAX_RECORDING_SECONDS)] = 0.0,
 ) -> HTMLResponse:
-    tickets: PlaybackTickets = request.app.state.playback_tickets
-    media = tickets.media(
+    layout = tickets_of(request).layout(
         ticket,
         actor.user_id,
         now=ctx.clock(),
-        reopen=lambda recording_id: access.decrypt_media(ctx, recording_id),
+        find=lambda recording_id: layout_of(ctx, recording_id),
     )
     with ctx.engine.connect() as connection:
-        row = access.recording_row(connection, media.recording_id)
-        stored = completeness.stored_indices(connection, [media.recording_id])
-        recording = access.describe(row, stored[media.recording_id])
+        row = access.recording_row(connection, layout.recording_id)
+        stored = completeness.stored_indices(connection, [layout.recording_id])
+        recording = access.describe(row, stored[layout.recording_id])
     markers = gap_markers(
-        media.metadata, recording.missing_segments, default_segment_s=DEFAULT_SEGMENT_S
+        layout.metadata, recording.missing_segments, default_segment_s=layout.segment_seconds
     )
-    found_notes = notes.notes_on(ctx, actor, media.recording_id)
+    found_notes = notes.notes_on(ctx, actor, layout.recording_id)
     data = {
-        "media": f"/api/v1/playback/{ticket}",
-        "peaks": f"/api/v1/playback/{ticket}/peaks",
-        "notes": f"/api/v1/recordings/{media.recording_id}/notes",
-        "recording": str(media.recording_id),
+        "playback": describe_playback(ticket, layout).model_dump(mode="json"),
+        "notes": f"/api/v1/recordings/{layout.recording_id}/notes",
+        "recording": str(layout.recording_id),
         "start": t,
         "markers": [
             {"kind": m.kind.value, "start": m.start_s, "end": m.end_s, "label": m.label}
@@ -172,7 +165,7 @@ def player(
         actor,
         title="Review a recording",
         recording=recording,
-        media=media,
+        metadata=layout.metadata,
         markers=markers,
         notes=found_notes,
         data=data,

@@ -1,6 +1,8 @@
-// The review player: one <video> for the business window and the call's two channels, two
-// waveform lanes from peaks the vault computes, per-lane mute/solo/volume through Web Audio,
-// gap markers and time-anchored notes. No inline code: the console's CSP allows only this file.
+// The review player: one <video> for the business window and the call's two channels, fed one
+// segment at a time through Media Source Extensions (so an hour-long recording starts and seeks
+// as fast as a short one), two waveform lanes from peaks the vault computes, per-lane
+// mute/solo/volume through Web Audio, gap markers and time-anchored notes. No inline code: the
+// console's CSP allows only this file.
 "use strict";
 
 (function () {
@@ -13,6 +15,10 @@
   const lanes = ["agent", "caller"];
   const colours = { paused: "#b35900", covered: "#6a3fb5", "not-visible": "#444444",
                     withheld: "#8a6d00", missing: "#b00020" };
+  const play = data.playback;
+  const segmentSeconds = play.segment_seconds;
+  const stored = new Set(play.segments);
+  const lastSegment = Math.max(...play.segments);
   let peaks = null;
   let duration = 0;
   let loopA = null;
@@ -76,6 +82,7 @@
     if (loopA !== null && loopB !== null && video.currentTime >= loopB) {
       video.currentTime = loopA;
     }
+    skipMissing();
     requestAnimationFrame(measureLevels);
   }
 
@@ -178,7 +185,7 @@
   video.addEventListener("play", () => { playButton.textContent = "Pause"; });
   video.addEventListener("pause", () => { playButton.textContent = "Play"; });
   video.addEventListener("loadedmetadata", () => {
-    setDuration(isFinite(video.duration) ? video.duration : (peaks ? peaks.duration_s : 0));
+    setDuration(isFinite(video.duration) ? video.duration : play.duration_s);
     if (data.start > 0) jump(data.start);
   });
   video.addEventListener("timeupdate", () => { showPosition(); redraw(); });
@@ -274,16 +281,144 @@
     status.textContent = "Note added at " + clock(body.at_s) + ".";
   });
 
-  // ---- Start: media and peaks load side by side.
+  // ---- Media: the segments around the play head, fetched in order and appended to one
+  // SourceBuffer; each carries its times from the recording's start, so it lands in place.
+  const AHEAD_S = 30, BEHIND_S = 60;
+  const segmentAt = (t) => Math.max(0, Math.floor((t + 1e-3) / segmentSeconds));
+  const nextStored = (i) => {
+    for (let j = i; j <= lastSegment; j++) if (stored.has(j)) return j;
+    return null;
+  };
+  const appended = new Set();
+  const failed = new Set();
+  let source = null, buffer = null, pumping = false;
+
+  function whenIdle() {
+    return buffer.updating
+      ? new Promise((done) => buffer.addEventListener("updateend", done, { once: true }))
+      : Promise.resolve();
+  }
+
+  function wanted() {
+    const here = segmentAt(video.currentTime || data.start);
+    const last = Math.min(lastSegment, segmentAt(video.currentTime + AHEAD_S));
+    for (let i = here; i <= Math.max(here, last); i++) {
+      if (stored.has(i) && !appended.has(i) && !failed.has(i)) return i;
+    }
+    return null;
+  }
+
+  async function appendSegment(index, bytes) {
+    await whenIdle();
+    try {
+      buffer.appendBuffer(bytes);
+    } catch (e) {
+      if (e.name !== "QuotaExceededError") throw e;
+      await forgetBehind(0);  // the browser is full: keep only what lies ahead
+      await whenIdle();
+      buffer.appendBuffer(bytes);
+    }
+    await whenIdle();
+    appended.add(index);
+  }
+
+  async function forgetBehind(keepSeconds) {
+    // Whole segments only, so one never half-remains and is thought present.
+    const until = segmentAt(Math.max(0, video.currentTime - keepSeconds)) * segmentSeconds;
+    const beyond = (segmentAt(video.currentTime + AHEAD_S) + 1) * segmentSeconds;
+    for (const [from, to] of [[0, until], [beyond, Infinity]]) {
+      const end = Math.min(to, source.duration);
+      if (end <= from) continue;
+      await whenIdle();
+      buffer.remove(from, end);
+      await whenIdle();
+      for (const i of [...appended]) {
+        if (i * segmentSeconds >= from && (i + 1) * segmentSeconds <= end + 1e-3) appended.delete(i);
+      }
+    }
+  }
+
+  async function pump() {
+    if (pumping || !buffer) return;
+    pumping = true;
+    try {
+      for (let index = wanted(); index !== null; index = wanted()) {
+        const response = await fetch(play.segment_url + index);
+        if (!response.ok) {
+          failed.add(index);
+          root.dataset.failedSegments = String(failed.size);
+          continue;
+        }
+        await appendSegment(index, await response.arrayBuffer());
+        root.dataset.segments = String(appended.size);
+        await forgetBehind(BEHIND_S);
+      }
+      const rest = [...stored].filter((i) => i >= segmentAt(video.currentTime));
+      if (source.readyState === "open" && rest.every((i) => appended.has(i) || failed.has(i))) {
+        await whenIdle();
+        source.endOfStream();
+      }
+    } finally {
+      pumping = false;
+    }
+  }
+
+  function skipMissing() {
+    // A segment that never reached the vault has no media: playing on, jump over it (its
+    // marker explains it); paused, stay where the reviewer put the play head.
+    if (video.paused || duration <= 0) return;
+    const here = segmentAt(video.currentTime);
+    const stalled = video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA &&
+      (here + 1) * segmentSeconds - video.currentTime < 0.5 && !stored.has(here + 1);
+    if (stored.has(here) && !stalled) return;
+    const next = nextStored(here + 1);
+    if (next !== null) jump(next * segmentSeconds);
+  }
+
+  function startMedia() {
+    source = new MediaSource();
+    source.addEventListener("sourceopen", () => {
+      if (buffer) return;  // reopened by an append after endOfStream
+      buffer = source.addSourceBuffer(play.stream_type);
+      buffer.mode = "segments";
+      source.duration = play.duration_s;
+      pump();
+    });
+    video.src = URL.createObjectURL(source);
+    for (const event of ["seeking", "timeupdate", "waiting"]) video.addEventListener(event, pump);
+  }
+
+  // ---- Waveform: the segments' peaks, in runs, from the run around the start onwards.
+  const PEAKS_RUN = 120;
+  async function loadPeaks() {
+    const buckets = Math.ceil(play.duration_s * 20) + 1;
+    peaks = { agent: new Uint8Array(buckets), caller: new Uint8Array(buckets) };
+    const firstRun = Math.floor(segmentAt(data.start) / PEAKS_RUN) * PEAKS_RUN;
+    const runs = [];
+    for (let first = 0; first <= lastSegment; first += PEAKS_RUN) runs.push(first);
+    runs.sort((a, b) => (a < firstRun) - (b < firstRun) || a - b);
+    let loaded = 0;
+    for (const first of runs) {
+      const response = await fetch(play.peaks_url + "?first=" + first + "&count=" + PEAKS_RUN);
+      if (!response.ok) continue;
+      const found = await response.json();
+      for (const segment of found.segments) {
+        const at = Math.round(segment.start_s * found.per_second);
+        for (const lane of lanes) {
+          const values = segment[lane].slice(0, Math.max(0, buckets - at));
+          peaks[lane].set(values, at);
+        }
+        loaded += 1;
+      }
+      root.dataset.peaks = String(loaded);
+      redraw();
+    }
+  }
+
   video.preservesPitch = true;
-  video.src = data.media;
-  fetch(data.peaks).then((r) => (r.ok ? r.json() : null)).then((found) => {
-    if (!found) return;
-    peaks = found;
-    if (duration <= 0) setDuration(found.duration_s);
-    root.dataset.peaks = String(found.agent.length);
-    redraw();
-  });
+  setDuration(play.duration_s);
+  startMedia();
+  loadPeaks();
   window.addEventListener("resize", redraw);
   showLoop();
   requestAnimationFrame(measureLevels);
