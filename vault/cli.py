@@ -16,6 +16,7 @@ from vault.admin_commands import add_admin_parsers, run_admin
 from vault.assemble_command import add_assemble_parser, run_assemble
 from vault.backup_commands import add_backup_parsers, run_backup
 from vault.remote_commands import add_remote_parsers, run_remote
+from vault.verify_export_command import add_verify_export_parser, run_verify_export
 
 PROG = "callreel-vault"
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_parsers(commands)
     add_backup_parsers(commands)
     add_remote_parsers(commands)
+    add_verify_export_parser(commands)
     return parser
 
 
@@ -98,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "keygen":
         return _keygen(args)
+    if args.command == "verify-export":
+        return run_verify_export(args)
     if args.command == "assemble":
         return run_assemble(args)
     if args.command == "unseal":

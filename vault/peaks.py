@@ -29,7 +29,8 @@ def of_window(
     scaled 0-255; silence where the media has no audio (a pause, or before it begins)."""
     if not 0 < seconds <= MAX_WINDOW_SECONDS:
         raise PeaksError(f"a waveform window is 0-{MAX_WINDOW_SECONDS} s, not {seconds}")
-    lanes = np.zeros((2, math.ceil(seconds * per_second)), dtype=np.float32)
+    buckets = math.ceil(seconds * per_second)
+    window: np.ndarray | None = None  # the window's samples, once the sample rate is known
     try:
         container = av.open(io.BytesIO(media), mode="r")
     except av.FFmpegError as exc:
@@ -40,28 +41,29 @@ def of_window(
         stream = container.streams.audio[0]
         try:
             for frame in container.decode(stream):
-                if frame.time is None:
+                if frame.time is None or not frame.sample_rate:
                     continue
-                _fold(lanes, _two_lanes(frame), frame.time - start_s, frame.sample_rate, per_second)
+                if window is None:
+                    per_bucket = max(1, frame.sample_rate // per_second)
+                    window = np.zeros((2, buckets * per_bucket), dtype=np.float32)
+                at = round((frame.time - start_s) * per_bucket * per_second)
+                _place(window, np.abs(_two_lanes(frame)), at)
         except av.FFmpegError as exc:
             raise PeaksError(f"the recording's audio cannot be decoded: {exc}") from None
+    if window is None:
+        return [0] * buckets, [0] * buckets
+    lanes = window.reshape(2, buckets, -1).max(axis=2)
     scaled = np.minimum(np.round(lanes * 255), 255).astype(np.int64)
     return scaled[0].tolist(), scaled[1].tolist()
 
 
-def _fold(
-    lanes: np.ndarray, samples: np.ndarray, offset_s: float, rate: int, per_second: int
-) -> None:
-    """Keep in `lanes` the loudest of `samples` (starting offset_s into the window) per bucket."""
-    buckets = np.floor((offset_s + np.arange(samples.shape[1]) / rate) * per_second).astype(int)
-    inside = (buckets >= 0) & (buckets < lanes.shape[1])
-    if not inside.any():
-        return
-    buckets, loud = buckets[inside], np.abs(samples[:, inside])
-    starts = np.flatnonzero(np.diff(buckets, prepend=-1))  # buckets only rise within a frame
-    lanes[:, buckets[starts]] = np.maximum(
-        lanes[:, buckets[starts]], np.maximum.reduceat(loud, starts, axis=1)
-    )
+def _place(window: np.ndarray, loud: np.ndarray, at: int) -> None:
+    """Keep the louder of `loud` (starting `at` samples into the window) and what is there:
+    frames may overlap a little where segments meet."""
+    first, last = max(0, at), min(window.shape[1], at + loud.shape[1])
+    if first < last:
+        part = loud[:, first - at : last - at]
+        np.maximum(window[:, first:last], part, out=window[:, first:last])
 
 
 def _two_lanes(frame: av.AudioFrame) -> np.ndarray:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -407,3 +410,55 @@ def test_a_one_time_link_signs_in_once_and_the_trays_link_sees_only_own_recordin
         assert spent.status_code == 401
         assert "used already or has expired" in html.unescape(spent.text)
         assert again.post("/console/sign-in/once/crl_forged").status_code == 401
+
+
+def _verify_export(path: Path, key: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vault.cli", "verify-export", str(path), "--public-key", key],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_logs_export_as_signed_json_that_verifies_later_and_betrays_any_edit(
+    vault: VaultUnderTest, tmp_path: Path
+) -> None:
+    (recording,) = _recordings(vault, "alice", 1)
+    with browser(vault, "rob") as reviewer:
+        _form_post(reviewer, f"/console/recordings/{recording}/play", purpose="training")
+        _form_post(
+            reviewer, f"/console/recordings/{recording}/releases", purpose="training",
+            recipient="Training provider Ltd", reason="Module on greetings",
+        )  # fmt: skip
+    with browser(vault, "otto") as auditor:
+        page = auditor.get("/console/audit").text
+        key = re.search(r'<code id="signing-key">([^<]+)</code>', page)
+        assert key is not None
+        access_log = auditor.get("/console/audit.json", params={"action": "playback"})
+        release_log = auditor.get("/console/releases.json")
+    assert access_log.status_code == release_log.status_code == 200
+    assert "attachment" in access_log.headers["content-disposition"]
+    content = json.loads(access_log.content)["content"]
+    assert content["exported_by"] == "otto"
+    assert content["filters"] == {"action": "playback"}
+    assert [r["actor"] for r in content["records"]] == ["rob"]
+    assert content["chain"]["intact"] is True
+    releases = json.loads(release_log.content)["content"]["releases"]
+    assert [r["recipient"] for r in releases] == ["Training provider Ltd"]
+
+    for name, export in [("access", access_log.content), ("release", release_log.content)]:
+        kept = tmp_path / f"{name}.json"
+        kept.write_bytes(export)
+        verified = _verify_export(kept, key[1])
+        assert verified.returncode == 0, verified.stderr
+        assert "verified" in verified.stdout
+        kept.write_bytes(export.replace(b"rob", b"eve").replace(b"Training", b"Trading"))
+        tampered = _verify_export(kept, key[1])
+        assert tampered.returncode == 1
+        assert "NOT verified" in tampered.stderr
+        assert "changed after export" in tampered.stderr
+    with browser(vault, "rob") as reviewer:
+        assert reviewer.get("/console/audit.json").status_code == 403
+        assert reviewer.get("/console/releases.json").status_code == 403

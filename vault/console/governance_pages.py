@@ -1,12 +1,14 @@
 """For the people who govern recordings: the release log with four-eyes authorisation, and the
-access log with its chain verified against the signed checkpoints; both export as CSV."""
+access log with its chain verified against the signed checkpoints; both export as CSV and as
+a signed JSON file (vault/signed_exports.py)."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -17,8 +19,9 @@ from vault.api.auth import Context
 from vault.audit_chain import AuditRecord
 from vault.console.rendering import page
 from vault.console.signed_in import ConsoleActor
-from vault.context import VaultContext, all_identities
+from vault.context import Actor, VaultContext, all_identities
 from vault.roles import Permission, allowed
+from vault.signed_exports import public_key_text, sign_export
 
 AUDIT_PAGE_ROWS = 500
 AUDIT_EXPORT_ROWS = 100_000
@@ -49,6 +52,14 @@ def release_page(
 def authorise(release_id: uuid.UUID, actor: ConsoleActor, ctx: Context) -> Response:
     releases.authorise(ctx, actor, release_id)
     return RedirectResponse("/console/releases", status_code=303)
+
+
+@router.get("/console/releases.json", include_in_schema=False)
+def release_json(actor: ConsoleActor, ctx: Context) -> Response:
+    found = releases.release_log(ctx, actor)
+    content = _export_content(ctx, actor, "release-log", {})
+    content["releases"] = [r.model_dump(mode="json") for r in found]
+    return _signed(ctx, "release-log.json", content)
 
 
 @router.get("/console/releases.csv", include_in_schema=False)
@@ -117,6 +128,7 @@ def audit_page(
         filters=filters,
         verified=verification(ctx),
         checkpoints=ctx.audit_checkpoints is not None,
+        signing_key=public_key_text(ctx.identity),
     )
 
 
@@ -140,6 +152,43 @@ def audit_csv(
         for r in records
     ]  # fmt: skip
     return _csv("access-log.csv", header, rows)
+
+
+@router.get("/console/audit.json", include_in_schema=False)
+def audit_json(
+    actor: ConsoleActor,
+    ctx: Context,
+    who: _Filter = None,
+    action: _Filter = None,
+    subject: _Filter = None,
+) -> Response:
+    actor.require(Permission.AUDIT_READ)
+    records = _records(ctx, who, action, subject, AUDIT_EXPORT_ROWS)
+    records.reverse()
+    filters = {k: v for k, v in {"who": who, "action": action, "subject": subject}.items() if v}
+    content = _export_content(ctx, actor, "access-log", filters)
+    content["chain"] = verification(ctx).model_dump(mode="json")
+    content["records"] = [dataclasses.asdict(r) for r in records]
+    return _signed(ctx, "access-log.json", content)
+
+
+def _export_content(
+    ctx: VaultContext, actor: Actor, kind: str, filters: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "exported_at": ctx.clock().isoformat(),
+        "exported_by": actor.username,
+        "filters": filters,
+    }
+
+
+def _signed(ctx: VaultContext, filename: str, content: dict[str, Any]) -> Response:
+    return Response(
+        sign_export(ctx.identity, content),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _csv(filename: str, header: list[str], rows: list[list[str]]) -> Response:

@@ -388,8 +388,9 @@
     for (const event of ["seeking", "timeupdate", "waiting"]) video.addEventListener(event, pump);
   }
 
-  // ---- Waveform: the segments' peaks, in runs, from the run around the start onwards.
-  const PEAKS_RUN = 120;
+  // ---- Waveform: the segments' peaks, in runs, from the run around the start onwards. Short
+  // runs (a few minutes of a call, well under a second each) so the lanes fill as they come.
+  const PEAKS_RUN = 30;
   async function loadPeaks() {
     const buckets = Math.ceil(play.duration_s * 20) + 1;
     peaks = { agent: new Uint8Array(buckets), caller: new Uint8Array(buckets) };
