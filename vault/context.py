@@ -58,9 +58,13 @@ class Actor:
     team: str | None = None
 
     def require(self, permission: Permission) -> None:
-        if not allowed(self.roles, permission):
+        self.require_any((permission,))
+
+    def require_any(self, permissions: tuple[Permission, ...]) -> None:
+        if not any(allowed(self.roles, p) for p in permissions):
             have = ", ".join(sorted(self.roles)) or "none"
+            wanted = " or ".join(p.value for p in permissions)
             raise Forbidden(
-                f"{self.username} may not {permission.value} (roles: {have}); ask an"
+                f"{self.username} may not {wanted} (roles: {have}); ask an"
                 " administrator for a role that allows it (docs/roles.md)"
             )

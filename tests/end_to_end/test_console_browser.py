@@ -93,7 +93,8 @@ def recorded(
     vault.start()
     try:
         for name, role in [("tina", "trainer"), ("rob", "reviewer"), ("ada", "authoriser"),
-                           ("otto", "auditor"), ("alice", "agent")]:  # fmt: skip
+                           ("otto", "auditor"), ("alice", "agent"),
+                           ("max", "administrator")]:  # fmt: skip
             vault.admin("user", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD)
         trainer_token = vault.admin("token", "create", "tina").strip()
         reviewer_token = vault.admin("token", "create", "rob").strip()
@@ -275,7 +276,6 @@ def test_the_player_plays_both_lanes_in_sync_and_explains_the_gaps(
 ) -> None:
     sign_in(page, recorded.vault.url, "rob", PASSWORD)
     _open_player(page, recorded)
-    keep_screenshot(page, "player", recorded.root)
 
     # Markers from the sealed metadata, at the moments the pause and the cover were made.
     paused = page.locator(".marker-paused .seek-to")
@@ -303,6 +303,7 @@ def test_the_player_plays_both_lanes_in_sync_and_explains_the_gaps(
     agent_level, caller_level = _levels(page)
     assert agent_level > 0.01, agent_level
     assert caller_level > 0.01, caller_level
+    keep_screenshot(page, "player", recorded.root)
 
     # Muting the agent's lane silences that channel only.
     page.get_by_label("Mute").first.check()
@@ -467,6 +468,9 @@ def test_a_session_started_in_the_console_arms_the_running_agent_within_two_seco
         ("alice", "/console/mine"),
         ("ada", "/console/releases"),
         ("otto", "/console/audit"),
+        ("max", "/console/retention"),
+        ("max", "/console/devices"),
+        ("max", "/console/recordings/{recording}"),
     ],
 )
 def test_no_page_has_a_serious_accessibility_problem(
@@ -483,4 +487,6 @@ def test_no_page_has_a_serious_accessibility_problem(
                 wait_in_page(page, "document.getElementById('player').dataset.peaks > 0")
             else:
                 page.goto(recorded.vault.url + path.format(recording=recorded.recording_id))
+        if path in ("/console/retention", "/console/devices"):
+            keep_screenshot(page, path.rsplit("/", 1)[-1], recorded.root)
         assert serious_accessibility_problems(page) == []

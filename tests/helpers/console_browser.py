@@ -92,5 +92,6 @@ def keep_screenshot(page: Page, name: str, fallback_dir: Path) -> Path:
     directory = Path(os.environ.get(SCREENSHOTS_ENV) or fallback_dir)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # a click may have scrolled the page
     page.screenshot(path=str(path), full_page=False)
     return path

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import html
+import io
 import json
 import re
 import subprocess
 import sys
 import uuid
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -462,3 +464,80 @@ def test_the_logs_export_as_signed_json_that_verifies_later_and_betrays_any_edit
     with browser(vault, "rob") as reviewer:
         assert reviewer.get("/console/audit.json").status_code == 403
         assert reviewer.get("/console/releases.json").status_code == 403
+
+
+def test_retention_shows_rules_holds_what_is_due_and_what_was_shredded(
+    vault: VaultUnderTest,
+) -> None:
+    kept, expiring = _recordings(vault, "alice", 2)
+    vault.add_person("max", Role.ADMINISTRATOR, password=PASSWORD)
+    with browser(vault, "max") as admin:
+        placed = _form_post(admin, f"/console/recordings/{kept}/hold", reason="Tribunal 2026/17")
+        assert placed.status_code == 303
+        assert "Lift the legal hold" in admin.get(f"/console/recordings/{kept}").text
+        assert _form_post(admin, f"/console/recordings/{expiring}/hold", reason=" ").status_code \
+            == 400  # fmt: skip
+        page = admin.get("/console/retention").text
+        assert "Tribunal 2026/17" in page
+        assert "730 days" in page  # the rule: deleted after 24 months
+        assert "Nothing is due for deletion" in page
+    clock = vault.ctx.clock
+    assert isinstance(clock, SettableClock)
+    clock.advance(timedelta(days=3 * 365))
+    with browser(vault, "max") as admin:  # signed in again: the old sign-in has expired
+        page = admin.get("/console/retention").text
+        assert "(kept: legal hold)" in page
+        ran = _form_post(admin, "/console/retention/run")
+        assert ran.headers["location"] == "/console/retention?ran=1&held=1"
+        page = admin.get(ran.headers["location"]).text
+        assert "1 recording(s) shredded" in page
+        shredded = page.split('id="shredded-heading"')[1]
+        assert "alice" in shredded
+        assert _form_post(admin, f"/console/recordings/{kept}/hold/lift").status_code == 303
+        assert "No recording is under legal hold" in admin.get("/console/retention").text
+    with browser(vault, "otto") as auditor:
+        page = auditor.get("/console/retention")
+        assert page.status_code == 200
+        assert "Run retention now" not in page.text
+        assert "Lift hold" not in page.text
+        assert _form_post(auditor, "/console/retention/run").status_code == 403
+    with browser(vault, "rob") as reviewer:
+        assert reviewer.get("/console/retention").status_code == 403
+        assert 'href="/console/retention"' not in reviewer.get("/console/recordings").text
+
+
+def test_devices_show_their_health_and_an_administrator_revokes_one(
+    vault: VaultUnderTest,
+) -> None:
+    vault.enrol_device("alice")
+    vault.add_person("max", Role.ADMINISTRATOR, password=PASSWORD)
+    with browser(vault, "otto") as auditor:
+        page = auditor.get("/console/devices").text
+        assert "1 device(s): 1 silent" in page  # enrolled, never heard from since
+        assert "Revoke" not in page
+    with browser(vault, "max") as admin:
+        page = admin.get("/console/devices").text
+        device = re.search(r'action="/console/devices/([0-9a-f-]{36})/revoke"', page)
+        assert device is not None
+        assert _form_post(admin, f"/console/devices/{device[1]}/revoke").status_code == 303
+        assert "No device is enrolled" in admin.get("/console/devices").text
+    with browser(vault, "tina") as trainer:
+        assert trainer.get("/console/devices").status_code == 403
+
+
+def test_a_subject_access_export_is_a_logged_zip_of_the_agents_data(vault: VaultUnderTest) -> None:
+    _recordings(vault, "alice", 1)
+    vault.add_person("max", Role.ADMINISTRATOR, password=PASSWORD)
+    with browser(vault, "max") as admin:
+        assert "Subject access export" in admin.get("/console/retention").text
+        export = admin.get("/console/subject-access", params={"agent": "alice"})
+        assert export.status_code == 200
+        assert export.headers["content-type"] == "application/zip"
+        with zipfile.ZipFile(io.BytesIO(export.content)) as archive:
+            assert archive.namelist()
+        assert admin.get("/console/subject-access", params={"agent": "nobody"}).status_code == 404
+    with browser(vault, "otto") as auditor:
+        assert "Subject access export" not in auditor.get("/console/retention").text
+        assert auditor.get("/console/subject-access", params={"agent": "alice"}).status_code \
+            == 403  # fmt: skip
+        assert "alice" in auditor.get("/console/audit", params={"who": "max"}).text

@@ -44,6 +44,12 @@ NAV = [
     NavLink("My recordings", "/console/mine", (Permission.OWN_ACCESS_VIEW,)),
     NavLink("Releases", "/console/releases", (Permission.RELEASE_LIST, Permission.RELEASE_REQUEST)),
     NavLink("Access log", "/console/audit", (Permission.AUDIT_READ,)),
+    NavLink(
+        "Retention",
+        "/console/retention",
+        (Permission.RETENTION_RUN, Permission.LEGAL_HOLD, Permission.AUDIT_READ),
+    ),
+    NavLink("Devices", "/console/devices", (Permission.HEALTH_VIEW, Permission.DEVICE_MANAGE)),
 ]
 
 

@@ -7,9 +7,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from vault.console import (
+    device_pages,
     governance_pages,
     own_pages,
     recording_pages,
+    retention_pages,
     session_pages,
     sign_in_pages,
 )
@@ -36,7 +38,8 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 
 
 def add_console(app: FastAPI) -> None:
-    for module in (sign_in_pages, session_pages, recording_pages, governance_pages, own_pages):
+    pages = (sign_in_pages, session_pages, recording_pages, governance_pages, own_pages)
+    for module in (*pages, retention_pages, device_pages):
         app.include_router(module.router)
     app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_middleware(ConsoleHeaders)
