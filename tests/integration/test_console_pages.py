@@ -496,10 +496,10 @@ def test_retention_shows_rules_holds_what_is_due_and_what_was_shredded(
         assert _form_post(admin, f"/console/recordings/{kept}/hold/lift").status_code == 303
         assert "No recording is under legal hold" in admin.get("/console/retention").text
     with browser(vault, "otto") as auditor:
-        page = auditor.get("/console/retention")
-        assert page.status_code == 200
-        assert "Run retention now" not in page.text
-        assert "Lift hold" not in page.text
+        overview = auditor.get("/console/retention")
+        assert overview.status_code == 200
+        assert "Run retention now" not in overview.text
+        assert "Lift hold" not in overview.text
         assert _form_post(auditor, "/console/retention/run").status_code == 403
     with browser(vault, "rob") as reviewer:
         assert reviewer.get("/console/retention").status_code == 403
