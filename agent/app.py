@@ -83,7 +83,13 @@ def _vault_enrolment(settings: AgentSettings, paths: AgentPaths) -> Iterator[Enr
     if not settings.vault_url:
         with running_local_vault(paths) as local:
             print(f"callreel-agent: local vault at {local.url} (data {local.data_dir})")
-            print("callreel-agent: start a training session for yourself with:")
+            print(
+                f"callreel-agent: its console is {local.url}/console/ (certificate:"
+                f" {local.ca_file}); sign in once as the local trainer within 10 minutes:"
+            )
+            print(f"  {local.console_sign_in_link()}")
+            print(f"  (a new link: {local.how_to_get_a_new_link()})")
+            print("callreel-agent: start a training session for yourself there, or with:")
             print(f"  {local.how_to_start_a_session()}", flush=True)
             yield local.enrolment
         return

@@ -71,6 +71,13 @@ class LocalVault:
     def trainer_token_file(self) -> Path:
         return self.data_dir / TRAINER_TOKEN_FILE
 
+    def console_sign_in_link(self) -> str:
+        """A one-time link (10 minutes) that signs the local trainer into the console."""
+        return _vault_command(self.data_dir, "sign-in-link", TRAINER, "--url", self.url).strip()
+
+    def how_to_get_a_new_link(self) -> str:
+        return f"callreel-vault sign-in-link {TRAINER} --data {self.data_dir} --url {self.url}"
+
     def how_to_start_a_session(self) -> str:
         return (
             f"CALLREEL_VAULT_URL={self.url} CALLREEL_VAULT_CA={self.ca_file}"

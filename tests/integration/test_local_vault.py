@@ -12,9 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from agent.paths import AgentPaths
 from agent.vault_connection.enrolment import Enrolment, device_client
 from agent.vault_connection.local_vault import running_local_vault
+from protocol.pinned_tls import client_ssl_context
 
 
 def _trainer_command(command: str) -> subprocess.CompletedProcess[str]:
@@ -52,5 +55,15 @@ def test_the_local_vault_enrols_this_machine_and_the_printed_command_arms_a_sess
         assert Enrolment.load(paths.enrolment_file).vault_url == again.url
         with device_client(paths, again.enrolment) as client:
             assert len(client.sessions()) == 1
+        # The printed console link signs the local trainer in, once.
+        link = again.console_sign_in_link()
+        assert link.startswith(f"{again.url}/console/sign-in/once/")
+        with httpx.Client(verify=client_ssl_context(again.ca_file), timeout=30) as browser:
+            form = browser.get(link)
+            assert form.status_code == 200
+            signed_in = browser.post(link, headers={"Origin": again.url})
+            assert signed_in.status_code == 303, signed_in.text
+            assert browser.get(f"{again.url}/console/sessions").status_code == 200
+            assert browser.post(link, headers={"Origin": again.url}).status_code != 303
     assert shlex.split(again.how_to_start_a_session())[0].startswith("CALLREEL_VAULT_URL=")
     assert first_url.startswith("https://127.0.0.1:")
