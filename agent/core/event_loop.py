@@ -314,6 +314,11 @@ class AgentCore:
             target=self._load_recordings, name="callreel-recordings", daemon=True
         ).start()
 
+    def open_console(self) -> None:
+        threading.Thread(
+            target=self._open_console, name="callreel-console-link", daemon=True
+        ).start()
+
     # --- the core thread ----------------------------------------------------------------
 
     def _run(self) -> None:
@@ -667,6 +672,19 @@ class AgentCore:
             self._view.show_status(status)
 
     # --- the agent's own recordings ------------------------------------------------------
+
+    def _open_console(self) -> None:
+        if self._vault is None:
+            self._view.tell(
+                "There is no vault to show your recordings: this machine is not enrolled."
+            )
+            return
+        try:
+            url = self._vault.console_sign_in_url()
+        except Exception as exc:  # noqa: BLE001 - said to the agent, who can try again
+            self._view.tell(f"Could not open your recordings in the browser: {exc}")
+            return
+        self._view.open_link(url)
 
     def _load_recordings(self) -> None:
         shown = recordings_shown(

@@ -33,6 +33,8 @@ class VaultSessions(Protocol):
 
     def access_history(self) -> list[AccessRecord]: ...
 
+    def console_sign_in_url(self) -> str: ...
+
 
 def training_session_from_vault(entry: TrainingSessionView, quota: int) -> TrainingSession | None:
     """A vault session as the machine's TrainingSession, or None if it records no more calls."""

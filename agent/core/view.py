@@ -97,6 +97,10 @@ class AgentView(Protocol):
         """A short message for the agent (a refused action, a recording discarded)."""
         ...
 
+    def open_link(self, url: str) -> None:
+        """Open `url` in the desktop's browser (the console, signed in once as this agent)."""
+        ...
+
 
 class AgentControls(Protocol):
     """What the UI may ask; each method enqueues and returns at once."""
@@ -123,4 +127,9 @@ class AgentControls(Protocol):
     def refresh_recordings(self) -> None:
         """Ask the vault for this agent's recordings and who accessed them; the answer comes
         through AgentView.show_recordings."""
+        ...
+
+    def open_console(self) -> None:
+        """Ask the vault for a one-time link to this agent's own recordings in the console;
+        it comes through AgentView.open_link (or AgentView.tell says why not)."""
         ...

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QImage, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QGroupBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -45,6 +46,9 @@ def frame_to_image(frame: np.ndarray) -> QImage:
 
 
 class AgentWindow(QWidget):
+    console_requested = Signal()
+    """The agent asked to see their recordings, notes and who opened them in the console."""
+
     def __init__(self, controls: AgentControls, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._controls = controls
@@ -97,8 +101,13 @@ class AgentWindow(QWidget):
         self.recordings_table.horizontalHeader().setStretchLastSection(True)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self._refresh_recordings)
+        self.console_button = QPushButton("Open in the browser (notes, who opened them)")
+        self.console_button.clicked.connect(self.console_requested)
         recordings_layout.addWidget(self.recordings_table)
-        recordings_layout.addWidget(self.refresh_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.refresh_button)
+        buttons.addWidget(self.console_button)
+        recordings_layout.addLayout(buttons)
         layout.addWidget(recordings_box)
 
         self._preview_timer = QTimer(self)

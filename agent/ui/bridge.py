@@ -23,6 +23,8 @@ class QtAgentView(QObject):
     recordings_arrived = Signal(list)
     """list[RecordingShown]"""
     message = Signal(str)
+    link_opened = Signal(str)
+    """a URL for the desktop's browser"""
 
     def show_status(self, status: AgentStatus) -> None:
         self.status_changed.emit(status)
@@ -39,3 +41,6 @@ class QtAgentView(QObject):
 
     def tell(self, message: str) -> None:
         self.message.emit(message)
+
+    def open_link(self, url: str) -> None:
+        self.link_opened.emit(url)

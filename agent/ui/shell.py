@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from agent.core.view import AgentControls, AgentStatus, NoticeContent, RecordingShown
@@ -46,7 +47,10 @@ class AgentShell(QObject):
         view.notice_withdrawn.connect(self._on_notice_withdrawn)
         view.recordings_arrived.connect(self._on_recordings)
         view.message.connect(self._on_message)
+        view.link_opened.connect(self._on_link)
         self.tray.open_requested.connect(self.open_window)
+        self.tray.console_requested.connect(controls.open_console)
+        self.window.console_requested.connect(controls.open_console)
         self._hotkey_pressed.connect(self.toggle_pause_from_hotkey)
         self.tray.show()
 
@@ -114,6 +118,12 @@ class AgentShell(QObject):
     @Slot(list)
     def _on_recordings(self, recordings: list[RecordingShown]) -> None:
         self.window.show_recordings(recordings)
+
+    @Slot(str)
+    def _on_link(self, url: str) -> None:
+        # Only the vault's own one-time sign-in reaches here (DeviceClient checks it).
+        if not QDesktopServices.openUrl(QUrl(url)):
+            self._on_message("no browser could be started for your recordings")
 
     @Slot(str)
     def _on_message(self, message: str) -> None:

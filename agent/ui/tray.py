@@ -56,6 +56,7 @@ def setting_text(setting: SettingShown) -> str:
 
 class TrayIndicator(QSystemTrayIcon):
     open_requested = Signal()
+    console_requested = Signal()
 
     def __init__(self, controls: AgentControls, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -78,6 +79,8 @@ class TrayIndicator(QSystemTrayIcon):
         self.menu.addSeparator()
         self.open_action = self.menu.addAction("Open Callreel")
         self.open_action.triggered.connect(self.open_requested)
+        self.console_action = self.menu.addAction("My recordings in the browser")
+        self.console_action.triggered.connect(self.console_requested)
         self.settings_menu = self.menu.addMenu("Settings")
         self._settings_shown: tuple[SettingShown, ...] | None = None
         self.setContextMenu(self.menu)

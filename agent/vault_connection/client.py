@@ -9,6 +9,7 @@ vault's reason; an answer that does not fit its model is permanent too.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -44,6 +45,7 @@ RETRYABLE_STATUSES = frozenset({408, 429})
 WAIT_MARGIN_S = 10.0
 """How much longer than the vault's wait a waiting request may take before it times out."""
 MAX_ERROR_TEXT = 500
+CONSOLE_LINK_PATH = re.compile(r"/console/sign-in/once/[A-Za-z0-9_-]{1,100}")
 
 Answer = TypeVar("Answer", bound=BaseModel)
 
@@ -234,3 +236,16 @@ class DeviceClient:
         """A one-time link that signs the browser into the console as this agent (own
         recordings only); the vault's address goes before its path."""
         return self._call(ConsoleLink, "POST", "/api/v1/agent/console-link")
+
+    def console_sign_in_url(self) -> str:
+        """The whole one-time link, on this vault's address only: the agent hands it to the
+        desktop's browser, so an answer naming anything else is refused."""
+        path = self.console_link().path
+        if not CONSOLE_LINK_PATH.fullmatch(path):
+            raise VaultRequestError(
+                f"the vault's console link {path[:80]!r} is not a one-time sign-in path",
+                status=None,
+                code="bad-answer",
+                retryable=False,
+            )
+        return str(self._client.base_url).rstrip("/") + path

@@ -77,6 +77,9 @@ class FakeControls:
     def refresh_recordings(self) -> None:
         self.calls.append(("refresh_recordings", None))
 
+    def open_console(self) -> None:
+        self.calls.append(("open_console", None))
+
 
 def make_status(
     state: State = State.ARMED,

@@ -714,3 +714,12 @@ def test_managed_settings_cannot_be_overridden_by_the_user(
     wait_for_frames(qtbot, pipeline_of(agent, rid), 10)
     hang_up_and_settle(qtbot, agent)
     assert_kept(qtbot, agent, rid)
+
+
+def test_my_recordings_in_the_browser_says_why_not_without_a_vault(
+    qtbot: QtBot, start_agent: StartAgent
+) -> None:
+    agent = start_agent(base_policy())
+    with qtbot.waitSignal(agent.view.message, timeout=STATE_TIMEOUT_MS) as said:
+        agent.shell.tray.console_action.trigger()
+    assert "not enrolled" in said.args[0]

@@ -412,6 +412,12 @@ def test_a_one_time_link_signs_in_once_and_the_trays_link_sees_only_own_recordin
         assert spent.status_code == 401
         assert "used already or has expired" in html.unescape(spent.text)
         assert again.post("/console/sign-in/once/crl_forged").status_code == 401
+    # What the tray opens: the whole link, on the vault's own address.
+    url = device.console_sign_in_url()
+    assert url.startswith(f"{_origin(vault)}/console/sign-in/once/")
+    with browser(vault) as tray_browser:
+        assert tray_browser.post(url).status_code == 303
+        assert str(recording) in tray_browser.get("/console/mine").text
 
 
 def _verify_export(path: Path, key: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtGui import QAction, QColor, QImage, Qt
+from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QImage, Qt
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
@@ -207,6 +208,46 @@ def test_menu_offers_no_quit(tray: TrayIndicator) -> None:
 def test_open_action_asks_for_the_window(qtbot: QtBot, tray: TrayIndicator) -> None:
     with qtbot.waitSignal(tray.open_requested, timeout=1000):
         tray.open_action.trigger()
+
+
+def test_the_console_action_asks_for_the_browser(qtbot: QtBot, tray: TrayIndicator) -> None:
+    assert "My recordings in the browser" in _visible_texts(tray)
+    with qtbot.waitSignal(tray.console_requested, timeout=1000):
+        tray.console_action.trigger()
+
+
+class _Browser(QObject):
+    """Stands in for the desktop's browser through Qt's own URL handler hook."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.opened.append(url.toString())
+
+
+@pytest.mark.usefixtures("tray_host")
+def test_the_tray_and_the_window_open_the_link_the_core_gives(
+    qapp: QApplication, qtbot: QtBot, controls: FakeControls
+) -> None:
+    view = QtAgentView()
+    shell = AgentShell(view, controls)
+    handler = _Browser()
+    # PySide6 takes the slot's name as text here, though its stub says bytes.
+    QDesktopServices.setUrlHandler("https", handler, "open")  # type: ignore[arg-type]
+    try:
+        shell.tray.console_action.trigger()
+        shell.window.console_button.click()
+        assert controls.names().count("open_console") == 2
+        link = "https://127.0.0.1:8443/console/sign-in/once/crl_abc"
+        view.open_link(link)  # from the core's thread in the agent; queued to the GUI here
+        qtbot.waitUntil(lambda: handler.opened == [link], timeout=2000)
+    finally:
+        QDesktopServices.unsetUrlHandler("https")
+        shell.close()
+        shell.deleteLater()
 
 
 @pytest.mark.usefixtures("tray_host")
