@@ -23,7 +23,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from agent.capture.factory import CaptureChoices, SettingsCaptureFactory
-from agent.control.channel import ControlServer
+from agent.control.channel import ControlPathTooLongError, ControlServer
 from agent.core.event_loop import AgentCore, UploadSummary
 from agent.detect.factory import create_detectors
 from agent.detect.hook import HookDetector
@@ -165,7 +165,7 @@ def run_agent(args: argparse.Namespace) -> int:
         return 1
     try:
         return _run_locked(args, paths, effective.values, effective.shown())
-    except (EnrolmentError, SpoolError, NotPrivateError) as exc:
+    except (EnrolmentError, SpoolError, NotPrivateError, ControlPathTooLongError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -264,33 +264,38 @@ def _start_services(
         return core.handle_control(request)
 
     stoppers: list[Callable[[], object]] = []
-    core.start()
-    stoppers.append(core.shutdown)
-    uploader.start()
-    stoppers.append(uploader.stop)
-    server = ControlServer(paths.runtime_dir, control)
-    server.start()
-    stoppers.append(server.stop)
-    for detector in detectors:
-        detector.start(core.on_call_signal)
-        stoppers.append(detector.stop)
-    if settings.payment_title_pattern and capture.has_window:
-        watcher = PaymentTitleWatcher(
-            settings.payment_title_pattern,
-            capture.locator,
-            lambda matching: core.post(
-                Pause(PauseSource.PAYMENT_WINDOW)
-                if matching
-                else Resume(PauseSource.PAYMENT_WINDOW)
-            ),
-        )
-        watcher.start()
-        stoppers.append(watcher.stop)
     try:
-        shell.start_hotkey(create_hotkey(settings.pause_hotkey))
-        stoppers.append(shell.stop_hotkey)
-    except (HotkeyError, HotkeyUnavailableError) as exc:
-        log.warning("no pause hotkey: %s (pause from the tray or callreel-agent pause)", exc)
+        core.start()
+        stoppers.append(core.shutdown)
+        uploader.start()
+        stoppers.append(uploader.stop)
+        server = ControlServer(paths.runtime_dir, control)
+        server.start()
+        stoppers.append(server.stop)
+        for detector in detectors:
+            detector.start(core.on_call_signal)
+            stoppers.append(detector.stop)
+        if settings.payment_title_pattern and capture.has_window:
+            watcher = PaymentTitleWatcher(
+                settings.payment_title_pattern,
+                capture.locator,
+                lambda matching: core.post(
+                    Pause(PauseSource.PAYMENT_WINDOW)
+                    if matching
+                    else Resume(PauseSource.PAYMENT_WINDOW)
+                ),
+            )
+            watcher.start()
+            stoppers.append(watcher.stop)
+        try:
+            shell.start_hotkey(create_hotkey(settings.pause_hotkey))
+            stoppers.append(shell.stop_hotkey)
+        except (HotkeyError, HotkeyUnavailableError) as exc:
+            log.warning("no pause hotkey: %s (pause from the tray or callreel-agent pause)", exc)
+    except BaseException:
+        # Stop what did start before the spool and the vault client it uses are closed.
+        _stop_all(stoppers)
+        raise
     return stoppers
 
 

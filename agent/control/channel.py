@@ -52,6 +52,8 @@ SOCKET_NAME = "agent.sock"
 KEY_NAME = "control.key"
 CONNECTION_TIMEOUT = 2.0
 """A client that has not finished its request by then is dropped (its thread ends)."""
+MAX_SOCKET_PATH = 107
+"""Bytes in an AF_UNIX socket's path (sun_path holds 108, with the closing NUL)."""
 MAX_CONNECTIONS = 16
 """Concurrent clients; more are refused at once, so stalled clients cannot pile up threads."""
 START_HINT = "start it with `callreel-agent run`"
@@ -61,6 +63,17 @@ Handler = Callable[[dict[str, object]], dict[str, object]]
 
 class ControlError(Exception):
     """The agent answered badly, or the channel failed mid-request."""
+
+
+class ControlPathTooLongError(ControlError):
+    """The socket's path is longer than the system allows (sun_path: 108 bytes)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"the control socket's path {address} is {len(os.fsencode(address))} bytes, more"
+            f" than the {MAX_SOCKET_PATH} a socket may have: give the agent a shorter runtime"
+            " directory (--root or --runtime-dir, or a shorter XDG_RUNTIME_DIR)"
+        )
 
 
 class AgentNotRunningError(ControlError):
@@ -202,6 +215,8 @@ class ControlServer:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("control server already started")
+        if not _is_windows() and len(os.fsencode(self._address)) > MAX_SOCKET_PATH:
+            raise ControlPathTooLongError(self._address)
         _prepare_runtime_dir(self._runtime_dir)
         _remove_stale_socket(self._address)
         self._key = _write_key(self._runtime_dir)

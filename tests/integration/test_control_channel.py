@@ -20,6 +20,7 @@ from agent.control.channel import (
     MAX_REQUEST_BYTES,
     AgentNotRunningError,
     ControlError,
+    ControlPathTooLongError,
     ControlServer,
     control_address,
     key_file,
@@ -201,3 +202,11 @@ def test_stop_returns_quickly(runtime_dir: Path) -> None:
     stopper.join(timeout=3)
     assert not stopper.is_alive()
     assert time.monotonic() - started < 1.0
+
+
+def test_a_runtime_dir_too_long_for_a_socket_is_refused_with_the_fix(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    server = ControlServer(deep, lambda request: request)
+    with pytest.raises(ControlPathTooLongError, match="shorter runtime directory"):
+        server.start()
+    assert not deep.exists()  # refused before anything was made
