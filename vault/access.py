@@ -19,7 +19,7 @@ from protocol.api.vocabulary import Purpose, StoredRecordingState
 from protocol.keys import VaultIdentity
 from protocol.recording_metadata import MetadataError, RecordingMetadataView, parse_metadata
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError, parse_header
-from protocol.segments.unseal import open_segment
+from protocol.segments.unseal import open_segment, unseal_data_key
 from vault import audit_log, completeness, keystore
 from vault.assemble import AssembleError, join_segments
 from vault.completeness import Completeness
@@ -141,13 +141,27 @@ def stored_parts(ctx: VaultContext, recording_id: uuid.UUID) -> StoredParts:
 
 def unseal_part(ctx: VaultContext, parts: StoredParts, part: sa.Row[tuple[object, ...]]) -> bytes:
     """One segment's plaintext; raises SegmentError or SegmentStoreError."""
+    return unseal_part_and_key(ctx, parts, part, want_key=False)[0]
+
+
+def unseal_part_and_key(
+    ctx: VaultContext,
+    parts: StoredParts,
+    part: sa.Row[tuple[object, ...]],
+    *,
+    want_key: bool = True,
+) -> tuple[bytes, bytes]:
+    """One segment's plaintext and (`want_key`) the recording's data key, for what the vault
+    seals under it itself (vault/sealed_peaks.py)."""
     sealed = keystore.restore_stanza(ctx.store.get(str(part.blob_key)), parts.stanza)
-    return open_segment(
-        _identity_of(ctx, sealed),
+    identity = _identity_of(ctx, sealed)
+    header, plaintext = open_segment(
+        identity,
         sealed,
         expect_recording=parts.recording_id,
         expect_index=int(str(part.segment_index)),
-    )[1]
+    )
+    return plaintext, unseal_data_key(identity, header) if want_key else b""
 
 
 def stored_metadata(

@@ -25,11 +25,17 @@ TABLES: tuple[sa.Table, ...] = (
     tables.recordings,
     tables.recording_keys,
     tables.segments,
+    tables.coaching_notes,
     tables.releases,
     tables.audit_log,
 )
-"""In the order rows can be inserted (every foreign key after what it points at). Request
-nonces are left out: they only matter for five minutes."""
+"""In the order rows can be inserted (every foreign key after what it points at)."""
+LEFT_OUT: dict[str, str] = {
+    tables.request_nonces.name: "they only matter for five minutes",
+    tables.sign_in_links.name: "each works once, for ten minutes",
+    tables.segment_peaks.name: "derived from the media: the next playback seals them again",
+}
+"""Tables a backup does not carry, and why; every other table is in TABLES."""
 
 
 def _to_json(value: Any) -> Any:

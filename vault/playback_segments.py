@@ -10,14 +10,21 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from protocol.recording_metadata import RecordingMetadataView
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
-from vault import keystore, peaks
-from vault.access import StoredParts, stored_metadata, stored_parts, unseal_part, unsealing
+from vault import keystore, peaks, sealed_peaks
+from vault.access import (
+    StoredParts,
+    stored_metadata,
+    stored_parts,
+    unseal_part,
+    unseal_part_and_key,
+    unsealing,
+)
 from vault.completeness import Completeness
 from vault.context import VaultContext
 from vault.db.tables import segments
@@ -43,13 +50,16 @@ class PlaybackLayout:
     """The media segments the vault holds; the others are gaps the markers explain."""
     metadata: RecordingMetadataView | None
     completeness: Completeness
+    peaks_key: bytes = field(repr=False, default=b"")
+    """Seals this recording's waveform (vault/sealed_peaks.py); kept with the ticket only."""
 
 
 def layout_of(ctx: VaultContext, recording_id: uuid.UUID) -> PlaybackLayout:
     """Unseals the metadata and the first and last segments only."""
     parts = stored_parts(ctx, recording_id)
     with unsealing(recording_id):
-        first = span_of(unseal_part(ctx, parts, parts.media[0]), parts.media_type)
+        plaintext, data_key = unseal_part_and_key(ctx, parts, parts.media[0])
+        first = span_of(plaintext, parts.media_type)
         last = first
         if len(parts.media) > 1:
             last = span_of(unseal_part(ctx, parts, parts.media[-1]), parts.media_type)
@@ -67,6 +77,7 @@ def layout_of(ctx: VaultContext, recording_id: uuid.UUID) -> PlaybackLayout:
         segments=tuple(parts.indices),
         metadata=metadata,
         completeness=whole,
+        peaks_key=sealed_peaks.peaks_key(data_key),
     )
 
 
@@ -88,22 +99,46 @@ class SegmentPlayer:
     def peaks(
         self, ctx: VaultContext, layout: PlaybackLayout, first: int, count: int
     ) -> list[tuple[int, list[int], list[int]]]:
-        """(index, agent lane, caller lane) of each stored segment in [first, first + count)."""
+        """(index, agent lane, caller lane) of each stored segment in [first, first + count):
+        opened from their sealed copies, or computed from the segment and sealed."""
         if not 1 <= count <= MAX_PEAK_SEGMENTS:
             raise ValueError(f"ask for 1-{MAX_PEAK_SEGMENTS} segments' waveform, not {count}")
-        found = []
-        for index in (i for i in layout.segments if first <= i < first + count):
-            with unsealing(layout.recording_id):
-                parts = _one_part(ctx, layout.recording_id, index)
-                agent, caller = peaks.of_window(
-                    # The waveform reads every segment once: caching them would evict the
-                    # segments viewers are watching.
-                    self._plaintext(ctx, parts, keep=False),
-                    index * layout.segment_seconds,
-                    layout.segment_seconds,
+        rid, rate = layout.recording_id, peaks.PEAKS_PER_SECOND
+        wanted = [i for i in layout.segments if first <= i < first + count]
+        with ctx.engine.connect() as connection:
+            kept = sealed_peaks.stored(connection, rid, wanted, rate)
+        found, sealed_now = [], []
+        for index in wanted:
+            lanes = self._opened(layout, index, kept.get(index))
+            if lanes is None:
+                with unsealing(rid):
+                    parts = _one_part(ctx, rid, index)
+                    lanes = peaks.of_window(
+                        # The waveform reads every segment once: caching them would evict the
+                        # segments viewers are watching.
+                        self._plaintext(ctx, parts, keep=False),
+                        index * layout.segment_seconds,
+                        layout.segment_seconds,
+                    )
+                sealed_now.append(
+                    (index, sealed_peaks.seal(layout.peaks_key, rid, index, rate, lanes))
                 )
-            found.append((index, agent, caller))
+            found.append((index, *lanes))
+        sealed_peaks.keep(ctx.engine, rid, rate, sealed_now)
         return found
+
+    @staticmethod
+    def _opened(
+        layout: PlaybackLayout, index: int, sealed: bytes | None
+    ) -> sealed_peaks.Lanes | None:
+        if sealed is None:
+            return None
+        try:
+            return sealed_peaks.open_sealed(
+                layout.peaks_key, layout.recording_id, index, peaks.PEAKS_PER_SECOND, sealed
+            )
+        except sealed_peaks.SealedPeaksError:
+            return None  # computed and sealed again
 
     def _plaintext(self, ctx: VaultContext, parts: StoredParts, *, keep: bool = True) -> bytes:
         """The cache is consulted after the key stanza is read, so a shredded recording's

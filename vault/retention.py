@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from protocol.api.staff import AuditDetails
 from protocol.api.vocabulary import StoredRecordingState
-from vault import audit_log, keystore, notes
+from vault import audit_log, keystore, notes, sealed_peaks
 from vault.access import recording_row
 from vault.context import Actor, VaultContext
 from vault.db.engine import write_transaction
@@ -93,6 +93,7 @@ def shred(ctx: VaultContext, recording_id: uuid.UUID, *, actor: str, reason: str
         _refuse_if_held(row)
         keystore.destroy_key(connection, recording_id)
         notes.delete_with(connection, recording_id)
+        sealed_peaks.delete_with(connection, recording_id)
         connection.execute(
             recordings.update()
             .where(recordings.c.id == recording_id)

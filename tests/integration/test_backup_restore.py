@@ -83,6 +83,10 @@ def test_a_backup_taken_while_serving_restores_a_vault_that_plays_and_verifies(
             assert device.upload_segment(sha, data)
     recording_id = str(recording.recording_id)
     played = _play(vault, people.reviewer_token, recording_id)
+    with vault.client(people.reviewer_token) as client:
+        noted = client.post(f"/api/v1/recordings/{recording_id}/notes",
+                            json={"at_s": 1.5, "text": "Good greeting"})  # fmt: skip
+        assert noted.status_code == 201, noted.text
 
     archive = tmp_path / "vault-backup.tar"
     made = _cli(vault, "backup", "--out", str(archive), "--passphrase-stdin", stdin=PASSPHRASE)
@@ -105,6 +109,9 @@ def test_a_backup_taken_while_serving_restores_a_vault_that_plays_and_verifies(
 
     vault.start()
     assert _play(vault, people.reviewer_token, recording_id) == played
+    with vault.client(people.reviewer_token) as client:
+        notes = client.get(f"/api/v1/recordings/{recording_id}/notes").json()
+    assert [n["text"] for n in notes] == ["Good greeting"], "coaching notes come back too"
     vault.stop()
     verified = _cli(vault, "audit", "verify", store=False)
     assert verified.returncode == 0, verified.stderr

@@ -1,6 +1,7 @@
 """Playback one segment at a time against a real vault over HTTPS: the ticket gives the layout,
 each segment comes alone and in its place, a segment that never arrived is a named gap, the
-waveform comes in bounded runs, and a ticket serves only the person it was issued to."""
+waveform comes in bounded runs and is kept only sealed, and a ticket serves only the person it
+was issued to."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ from pathlib import Path
 
 import av
 import pytest
+import sqlalchemy as sa
 
-from tests.helpers.vault_harness import VaultUnderTest, running_vault, sealed_recording
+from tests.helpers.vault_harness import (
+    VaultUnderTest,
+    running_vault,
+    sealed_recording,
+    upload_recording,
+)
+from vault.db.tables import segment_peaks, segments
 from vault.roles import Role
 
 
@@ -107,3 +115,56 @@ def test_a_shredded_recording_stops_playing_on_a_live_ticket(vault: VaultUnderTe
     # The segment was cached by the process; the key's absence is checked first.
     after = vault.client.get(f"{ticket['segment_url']}0", headers=rob)
     assert after.status_code == 410
+
+
+def test_the_waveform_is_kept_sealed_opened_on_later_playbacks_and_shredded(
+    vault: VaultUnderTest,
+) -> None:
+    device = vault.enrol_device("alice")
+    recording = upload_recording(vault, device, vault.start_session("tina", "alice"))
+    rob = vault.as_user("rob")
+
+    def waveform() -> list[dict[str, object]]:
+        ticket = vault.client.post(
+            f"/api/v1/recordings/{recording.recording_id}/playback",
+            json={"purpose": "training"},
+            headers=rob,
+        ).json()
+        answer = vault.client.get(ticket["peaks_url"], headers=rob)
+        assert answer.status_code == 200, answer.text
+        segments: list[dict[str, object]] = answer.json()["segments"]
+        return segments
+
+    first = waveform()
+    with vault.ctx.engine.connect() as connection:
+        kept = connection.execute(
+            sa.select(segment_peaks.c.segment_index, segment_peaks.c.sealed).where(
+                segment_peaks.c.recording_id == recording.recording_id
+            )
+        ).all()
+    assert sorted(row.segment_index for row in kept) == [0, 1, 2]
+    lanes = first[1]
+    assert isinstance(lanes["agent"], list)
+    assert bytes(lanes["agent"]) not in b"".join(row.sealed for row in kept)  # sealed, not kept
+
+    # The middle segment's media out of reach: its waveform still opens, sealed.
+    with vault.ctx.engine.begin() as connection:
+        connection.execute(
+            segments.update()
+            .where(segments.c.recording_id == recording.recording_id, segments.c.segment_index == 1)
+            .values(blob_key="recordings/nowhere")
+        )
+    assert waveform() == first
+
+    vault.add_person("dora", Role.ADMINISTRATOR)
+    deleted = vault.client.post(
+        f"/api/v1/recordings/{recording.recording_id}/delete",
+        json={"reason": "test of crypto-shredding"},
+        headers=vault.as_user("dora"),
+    )
+    assert deleted.status_code == 200, deleted.text
+    with vault.ctx.engine.connect() as connection:
+        left = connection.execute(
+            sa.select(sa.func.count()).where(segment_peaks.c.recording_id == recording.recording_id)
+        ).scalar_one()
+    assert left == 0

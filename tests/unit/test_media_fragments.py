@@ -1,5 +1,6 @@
-"""Segments made ready for a browser's MediaSource keep their place in the recording, and each
-segment's waveform lies where its audio does. Made with the agent's real encoder."""
+"""Segments made ready for a browser's MediaSource keep their place in the recording, each
+segment's waveform lies where its audio does, and its sealed copy opens only under its own key
+for its own segment. Made with the agent's real encoder."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import functools
 import io
 import re
 import struct
+import uuid
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -17,7 +19,7 @@ import pytest
 from agent.capture.encoder import H264_VERYFAST, VP9_REALTIME, EncoderSettings, VideoCodec
 from protocol.segments.format import MediaType
 from tests.helpers.synthetic_recording import record_segments, stereo_tone
-from vault import peaks
+from vault import peaks, sealed_peaks
 from vault.media_fragments import FragmentError, for_browser, restore_decode_times, span_of
 
 SEGMENT_S = 2.0
@@ -128,3 +130,21 @@ def test_a_segment_waveform_lies_in_its_window_with_the_lanes_apart() -> None:
 def test_a_window_longer_than_an_hour_is_refused() -> None:
     with pytest.raises(peaks.PeaksError, match="window"):
         peaks.of_window(_segments(H264_VERYFAST)[0], 0.0, 3601)
+
+
+def test_sealed_peaks_open_only_under_their_key_for_their_segment() -> None:
+    rid, key = uuid.uuid4(), sealed_peaks.peaks_key(b"k" * 32)
+    lanes = ([0, 7, 255], [3, 0, 128])
+    sealed = sealed_peaks.seal(key, rid, 4, 20, lanes)
+    assert sealed_peaks.open_sealed(key, rid, 4, 20, sealed) == lanes
+    assert bytes([0, 7, 255, 3, 0, 128]) not in sealed
+    for wrong in (
+        lambda: sealed_peaks.open_sealed(sealed_peaks.peaks_key(b"x" * 32), rid, 4, 20, sealed),
+        lambda: sealed_peaks.open_sealed(key, uuid.uuid4(), 4, 20, sealed),
+        lambda: sealed_peaks.open_sealed(key, rid, 5, 20, sealed),
+        lambda: sealed_peaks.open_sealed(key, rid, 4, 10, sealed),
+        lambda: sealed_peaks.open_sealed(key, rid, 4, 20, sealed[:-1] + b"\0"),
+        lambda: sealed_peaks.open_sealed(key, rid, 4, 20, b"short"),
+    ):
+        with pytest.raises(sealed_peaks.SealedPeaksError):
+            wrong()

@@ -187,6 +187,18 @@ coaching_notes = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
+segment_peaks = sa.Table(
+    "segment_peaks",
+    metadata,
+    # A segment's waveform is derived from the call, so it is kept only sealed under a key
+    # derived from the recording's data key (vault/sealed_peaks.py): destroying the key
+    # destroys it; the rows go with the recording too.
+    sa.Column("recording_id", sa.ForeignKey("recordings.id"), primary_key=True),
+    sa.Column("segment_index", sa.Integer, primary_key=True),
+    sa.Column("per_second", sa.Integer, nullable=False),
+    sa.Column("sealed", sa.LargeBinary, nullable=False),
+)
+
 releases = sa.Table(
     "releases",
     metadata,
