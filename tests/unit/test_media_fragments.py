@@ -138,13 +138,15 @@ def test_sealed_peaks_open_only_under_their_key_for_their_segment() -> None:
     sealed = sealed_peaks.seal(key, rid, 4, 20, lanes)
     assert sealed_peaks.open_sealed(key, rid, 4, 20, sealed) == lanes
     assert bytes([0, 7, 255, 3, 0, 128]) not in sealed
-    for wrong in (
-        lambda: sealed_peaks.open_sealed(sealed_peaks.peaks_key(b"x" * 32), rid, 4, 20, sealed),
-        lambda: sealed_peaks.open_sealed(key, uuid.uuid4(), 4, 20, sealed),
-        lambda: sealed_peaks.open_sealed(key, rid, 5, 20, sealed),
-        lambda: sealed_peaks.open_sealed(key, rid, 4, 10, sealed),
-        lambda: sealed_peaks.open_sealed(key, rid, 4, 20, sealed[:-1] + b"\0"),
-        lambda: sealed_peaks.open_sealed(key, rid, 4, 20, b"short"),
-    ):
+    other_key = sealed_peaks.peaks_key(b"x" * 32)
+    wrong: list[tuple[bytes, uuid.UUID, int, int, bytes]] = [
+        (other_key, rid, 4, 20, sealed),
+        (key, uuid.uuid4(), 4, 20, sealed),
+        (key, rid, 5, 20, sealed),
+        (key, rid, 4, 10, sealed),
+        (key, rid, 4, 20, sealed[:-1] + bytes([sealed[-1] ^ 1])),
+        (key, rid, 4, 20, b"short"),
+    ]
+    for arguments in wrong:
         with pytest.raises(sealed_peaks.SealedPeaksError):
-            wrong()
+            sealed_peaks.open_sealed(*arguments)
