@@ -274,7 +274,7 @@ def test_sign_in_and_sign_out(page: Page, recorded: Recorded) -> None:
 def test_the_player_plays_both_lanes_in_sync_and_explains_the_gaps(
     page: Page, recorded: Recorded
 ) -> None:
-    sign_in(page, recorded.vault.url, "rob", PASSWORD)
+    sign_in(page, recorded.vault.url, "tina", PASSWORD)
     _open_player(page, recorded)
 
     # Markers from the sealed metadata, at the moments the pause and the cover were made.
@@ -303,7 +303,6 @@ def test_the_player_plays_both_lanes_in_sync_and_explains_the_gaps(
     agent_level, caller_level = _levels(page)
     assert agent_level > 0.01, agent_level
     assert caller_level > 0.01, caller_level
-    keep_screenshot(page, "player", recorded.root)
 
     # Muting the agent's lane silences that channel only.
     page.get_by_label("Mute").first.check()
@@ -333,6 +332,8 @@ def test_a_note_reaches_the_agent_and_every_access_is_in_the_log(
     page.get_by_role("button", name="Add note").click()
     expect(page.locator("#note-status")).to_contain_text("Note added at 0:02")
     expect(page.locator("#note-list")).to_contain_text("Greet the caller by name.")
+    wait_in_page(page, "document.getElementById('player').dataset.peaks > 0")
+    keep_screenshot(page, "player", recorded.root)  # the player with its markers and a note
 
     with console_context(browser) as agents:
         mine = agents.new_page()
