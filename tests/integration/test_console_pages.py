@@ -184,11 +184,23 @@ def test_a_trainer_starts_and_ends_a_session_from_the_page(vault: VaultUnderTest
         assert "ended" in row[1]
 
         bad = _form_post(
-            client, "/console/sessions", **{"for": "agent"}, who="alice", purpose="training",
-            calls="0", hours="4", notice="x",
+            client, "/console/sessions", **{"for": "team"}, who="north", purpose="quality",
+            calls="0", hours="4", notice="Coaching <b>the team</b>.",
         )  # fmt: skip
         assert bad.status_code == 400
-        assert "'calls' must be between 1 and 100" in html.unescape(bad.text)
+        shown = html.unescape(bad.text)
+        assert "Not started: 'calls' must be between 1 and 100" in shown
+        # The form comes back as it was typed (escaped), so nothing is typed twice.
+        assert 'value="north"' in bad.text
+        assert 'value="team" checked' in bad.text
+        assert '<option value="quality" selected>' in bad.text
+        assert "Coaching &lt;b&gt;the team&lt;/b&gt;." in bad.text
+        unknown = _form_post(
+            client, "/console/sessions", **{"for": "agent"}, who="nobody", purpose="training",
+            calls="1", hours="4", notice="x",
+        )  # fmt: skip
+        assert unknown.status_code == 404
+        assert 'value="nobody"' in unknown.text
 
 
 def test_a_form_posted_from_another_origin_is_refused(vault: VaultUnderTest) -> None:

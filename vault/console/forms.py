@@ -18,6 +18,10 @@ class Form:
     def __init__(self, fields: list[tuple[str, str]]) -> None:
         self._fields = dict(fields)
 
+    def as_typed(self, *names: str) -> dict[str, str]:
+        """What was typed into these fields, to show the form again after a refusal."""
+        return {name: self._fields.get(name, "")[:2000] for name in names}
+
     def text(self, name: str, *, max_length: int = 2000, required: bool = True) -> str | None:
         value = self._fields.get(name, "").strip()
         if not value:

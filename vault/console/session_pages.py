@@ -13,9 +13,10 @@ from protocol.api.agent import TrainingSessionView
 from protocol.api.vocabulary import MAX_NOTICE_CHARS, Purpose
 from vault import sessions
 from vault.api.auth import Context
-from vault.console.forms import read_form
+from vault.console.forms import Form, read_form
 from vault.console.rendering import page
 from vault.console.signed_in import ConsoleActor
+from vault.context import Actor, VaultContext
 from vault.errors import VaultError
 from vault.roles import Permission
 
@@ -46,15 +47,30 @@ def status_of(session: TrainingSessionView, now: datetime) -> SessionStatus:
 router = APIRouter()
 
 
+FORM_FIELDS = ("for", "who", "purpose", "calls", "hours", "notice")
+
+
 @router.get("/console/sessions", include_in_schema=False)
 def session_list(
     request: Request, actor: ConsoleActor, ctx: Context, started: uuid.UUID | None = None
+) -> HTMLResponse:
+    return _session_page(request, actor, ctx, started=started)
+
+
+def _session_page(
+    request: Request,
+    actor: Actor,
+    ctx: VaultContext,
+    *,
+    started: uuid.UUID | None = None,
+    problem: VaultError | None = None,
+    typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
     actor.require(Permission.SESSION_LIST)
     now = ctx.clock()
     found = sessions.list_sessions(ctx.engine, actor, now=now)
     found.sort(key=lambda s: s.created_at, reverse=True)
-    return page(
+    answer = page(
         request,
         "sessions.html",
         actor,
@@ -66,13 +82,30 @@ def session_list(
         max_notice=MAX_NOTICE_CHARS,
         max_calls=sessions.MAX_CALLS,
         max_hours=MAX_HOURS,
-        problem=None,
+        problem=None if problem is None else str(problem),
+        typed=typed or {},
     )
+    if problem is not None:
+        answer.status_code = problem.status
+    return answer
 
 
 @router.post("/console/sessions", include_in_schema=False)
 async def start_session(request: Request, actor: ConsoleActor, ctx: Context) -> Response:
     form = await read_form(request)
+    try:
+        session_id = _start(form, actor, ctx)
+    except VaultError as refused:
+        if refused.status in (401, 403):
+            raise
+        # The form again, with what was typed and what was wrong: nothing to type twice.
+        return _session_page(
+            request, actor, ctx, problem=refused, typed=form.as_typed(*FORM_FIELDS)
+        )
+    return RedirectResponse(f"/console/sessions?started={session_id}", status_code=303)
+
+
+def _start(form: Form, actor: Actor, ctx: VaultContext) -> uuid.UUID:
     who = form.required("who", max_length=64)
     kind = form.required("for", max_length=10)
     if kind not in ("agent", "team"):
@@ -84,7 +117,7 @@ async def start_session(request: Request, actor: ConsoleActor, ctx: Context) -> 
     calls = int(form.number("calls", low=1, high=sessions.MAX_CALLS))
     hours = form.number("hours", low=0.25, high=MAX_HOURS)
     now = ctx.clock()
-    session_id = sessions.start(
+    return sessions.start(
         ctx.engine,
         actor,
         sessions.SessionRequest(
@@ -97,7 +130,6 @@ async def start_session(request: Request, actor: ConsoleActor, ctx: Context) -> 
         ),
         now=now,
     )
-    return RedirectResponse(f"/console/sessions?started={session_id}", status_code=303)
 
 
 @router.post("/console/sessions/{session_id}/end", include_in_schema=False)
