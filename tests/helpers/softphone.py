@@ -40,6 +40,7 @@ import contextlib
 import datetime as dt
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -129,20 +130,55 @@ def _ctrl_accepts(port: int) -> bool:
         return False
 
 
+class _SipPortTakenError(Exception):
+    """baresip found its SIP port, or the TLS port after it, taken by another process."""
+
+
+def _free_sip_port() -> int:
+    """A port free together with the one after it, which baresip takes for SIP over TLS."""
+    while True:
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
 @contextlib.contextmanager
 def running_baresip(
     root: Path, pulse: PulseServer, *, sip_port: int, ctrl_port: int
 ) -> Iterator[Baresip]:
-    """baresip auto-answering on `sip_port`, ctrl_tcp on `ctrl_port`; stopped on exit."""
+    """baresip auto-answering on `sip_port` (or, if another process took it or the TLS port
+    after it meanwhile, on a fresh one: see `Baresip.sip_port`), ctrl_tcp on `ctrl_port`;
+    stopped on exit."""
     baresip = _require("baresip", "baresip")
-    config_dir = root / "baresip"
+    for attempt in range(3):
+        port = sip_port if attempt == 0 else _free_sip_port()
+        try:
+            config_dir = root / ("baresip" if attempt == 0 else f"baresip-{attempt}")
+            phone = _start_baresip(baresip, config_dir, pulse, port, ctrl_port)
+        except _SipPortTakenError:
+            continue
+        try:
+            yield phone
+        finally:
+            stop_processes([phone.process], timeout=5.0)
+        return
+    pytest.fail("baresip found its SIP port taken three times running")
+
+
+def _start_baresip(
+    baresip: str, config_dir: Path, pulse: PulseServer, sip_port: int, ctrl_port: int
+) -> Baresip:
     config_dir.mkdir(parents=True)
     (config_dir / "config").write_text(_baresip_config(sip_port, ctrl_port))
     (config_dir / "accounts").write_text(
         f"<sip:agent@127.0.0.1:{sip_port}>;regint=0;answermode=auto\n"
     )
     (config_dir / "contacts").write_text("")
-    log_file = root / "baresip.log"
+    log_file = config_dir.parent / f"{config_dir.name}.log"
     with log_file.open("wb") as log:
         process = subprocess.Popen(
             [baresip, "-f", str(config_dir)],
@@ -152,17 +188,17 @@ def running_baresip(
             stderr=subprocess.STDOUT,
         )
     phone = Baresip(process, config_dir, sip_port, ctrl_port, log_file)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _ctrl_accepts(ctrl_port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"baresip did not start (status {process.poll()}): {phone.log()[-2000:]}"
-                )
-            time.sleep(0.02)
-        yield phone
-    finally:
-        stop_processes([process], timeout=5.0)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not _ctrl_accepts(ctrl_port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_processes([process], timeout=5.0)
+            said = phone.log()
+            taken = re.search(r"bind: Address already in use \(af=\d+, [\d.]+:(\d+)\)", said)
+            if taken and int(taken[1]) in (sip_port, sip_port + 1):
+                raise _SipPortTakenError
+            pytest.fail(f"baresip did not start (status {process.poll()}): {said[-2000:]}")
+        time.sleep(0.02)
+    return phone
 
 
 def _alaw(sample: int) -> int:

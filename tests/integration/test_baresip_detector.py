@@ -214,3 +214,19 @@ def test_this_users_other_program_on_the_port_is_not_heard() -> None:
     assert isinstance(first, UntrustedSource), first
     assert "not the softphone /usr/bin/baresip" in first.problem
     assert signals.items == [first]
+
+
+def test_a_sip_port_taken_meanwhile_is_replaced_by_a_free_one(
+    tmp_path: Path, sound_server: PulseServer
+) -> None:
+    """Ports are picked before baresip binds them (and SIP over TLS takes the next one too):
+    another process may take one in between, as happened once in a full run."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken_tls = squatter.getsockname()[1]
+        with running_baresip(
+            tmp_path, sound_server, sip_port=taken_tls - 1, ctrl_port=free_port()
+        ) as phone:
+            assert phone.sip_port != taken_tls - 1
+            assert phone.process.poll() is None
