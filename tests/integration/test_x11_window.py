@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from Xlib.display import Display
@@ -34,7 +35,7 @@ from agent.capture.window.x11 import (
     X11WindowLocator,
 )
 from testbed.waiting import wait_for
-from testbed.x_display import XServer
+from testbed.x_display import XServer, running_x_server
 from tests.helpers.desktop import Desktop, SpawnedWindow
 
 BUSINESS = Rect(200, 150, 300, 200)
@@ -346,3 +347,16 @@ def test_snapshot_is_fast_with_many_windows(desktop: Desktop, name: str) -> None
         locator.close()
     assert len(snapshot.occluders) == 4
     assert per_snapshot < 0.02, f"{per_snapshot * 1000:.1f} ms per snapshot"
+
+
+def test_closing_after_the_x_server_went_away_is_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The display of a session that ended (logout, a virtual display stopped) has nothing
+    left to close: the payment-title thread stopped with a traceback here once."""
+    with running_x_server(tmp_path) as server:
+        monkeypatch.setenv("DISPLAY", server.display)
+        locator = create_locator(WindowMatch(window_class="anything"))
+        assert locator.snapshot().visibility is Visibility.MISSING
+    locator.close()  # the server is gone
+    locator.close()  # and twice is harmless

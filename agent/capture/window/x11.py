@@ -149,7 +149,9 @@ class X11WindowLocator(WindowLocator):
     def close(self) -> None:
         if self._display is not None:
             display, self._display = self._display, None
-            display.close()
+            # A display that went away (its server stopped) has nothing left to close.
+            with contextlib.suppress(xerror.ConnectionClosedError, OSError):
+                display.close()
 
     def snapshot(self) -> WindowSnapshot:
         display, atoms = self._connect()
