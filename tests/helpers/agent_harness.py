@@ -7,7 +7,7 @@
 - `AgentProcess`: `callreel-agent run --root R --policy-file P` on the test's X display and
   PulseAudio, enrolled first with `callreel-agent enrol`.
 - `NoticeWatcher`: notes when the agent's notice window first appears on the X display, as
-  seen from outside the agent.
+  seen from outside the agent (by a process of its own).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 import uuid
@@ -35,9 +34,6 @@ import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from Xlib import X, Xatom
-from Xlib import display as xdisplay
-from Xlib import error as xerror
 
 from agent.vault_connection.client import DeviceClient, enrol
 from protocol.pinned_tls import client_ssl_context
@@ -298,48 +294,43 @@ class AgentProcess:
 
 
 class NoticeWatcher:
-    """Watches the X display for the notice window from outside the agent.
+    """Watches the X display for the notice window from outside the agent, in a process of
+    its own (`tests.helpers.notice_watch`).
 
-    It polls every 5 ms with its own X connection (a few round trips, well under a
-    millisecond here), so `first_seen` is at most a poll after the window became viewable.
+    The window became viewable after `not_yet_at` and by `first_seen` (None if never): a
+    correct agent starts capture at least a lead time after `not_yet_at`, however late the
+    watcher was scheduled.
     """
 
     def __init__(self) -> None:
         self.first_seen: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.not_yet_at: float | None = None
+        self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> NoticeWatcher:
-        self._thread.start()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.helpers.notice_watch", NOTICE_TITLE],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert self._process.stdout is not None
+        ready = self._process.stdout.readline().strip()
+        assert ready == "ready", f"the notice watcher did not start: {ready!r}"
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        display = xdisplay.Display()
-        try:
-            root = display.screen().root
-            client_list = display.intern_atom("_NET_CLIENT_LIST")
-            while not self._stop.is_set() and self.first_seen is None:
-                if self._notice_viewable(display, root, client_list):
-                    self.first_seen = time.time()
-                self._stop.wait(0.005)
-        finally:
-            display.close()
-
-    @staticmethod
-    def _notice_viewable(display: xdisplay.Display, root: Any, client_list: int) -> bool:
-        listed = root.get_full_property(client_list, Xatom.WINDOW)
-        for window_id in [] if listed is None else listed.value:
-            window = display.create_resource_object("window", int(window_id))
-            try:
-                if window.get_wm_name() == NOTICE_TITLE:
-                    return bool(window.get_attributes().map_state == X.IsViewable)
-            except xerror.BadWindow:
-                continue
-        return False
+        process = self._process
+        assert process is not None
+        assert process.stdout is not None
+        if process.poll() is None:
+            time.sleep(0.05)  # a last poll, so a window shown just now is not missed
+            process.terminate()
+        output, _ = process.communicate(timeout=10)
+        for line in output.splitlines():
+            if line.startswith("seen "):
+                not_yet_at, seen_at = line.split()[1:]
+                self.not_yet_at, self.first_seen = float(not_yet_at), float(seen_at)
 
 
 @dataclass(frozen=True)
