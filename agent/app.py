@@ -39,7 +39,12 @@ from agent.spool.spool import Spool, SpoolError
 from agent.ui.bridge import QtAgentView
 from agent.ui.shell import AgentShell
 from agent.upload.uploader import Uploader, UploadStatus
-from agent.vault_connection.enrolment import Enrolment, EnrolmentError, device_client
+from agent.vault_connection.enrolment import (
+    Enrolment,
+    EnrolmentError,
+    device_client,
+    enrol_from_policy,
+)
 from agent.vault_connection.local_vault import running_local_vault
 from agent.vault_connection.recipient_follower import RecipientFollower
 from protocol.private_directories import NotPrivateError, make_private
@@ -93,6 +98,9 @@ def _vault_enrolment(settings: AgentSettings, paths: AgentPaths) -> Iterator[Enr
             print(f"  {local.how_to_start_a_session()}", flush=True)
             yield local.enrolment
         return
+    if not paths.enrolment_file.exists() and not paths.device_key_file.exists():
+        enrolled = enrol_from_policy(paths, settings)
+        print(f"callreel-agent: enrolled as {enrolled.agent} (device {enrolled.device_id})")
     enrolment = Enrolment.load(paths.enrolment_file)
     if enrolment.vault_url.rstrip("/") != settings.vault_url.rstrip("/"):
         raise EnrolmentError(

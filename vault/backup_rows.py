@@ -20,6 +20,8 @@ TABLES: tuple[sa.Table, ...] = (
     tables.api_tokens,
     tables.sign_in_failures,
     tables.enrol_tokens,
+    tables.fleet_tokens,
+    tables.enrolment_requests,
     tables.devices,
     tables.training_sessions,
     tables.recordings,

@@ -15,6 +15,7 @@ from protocol.version import VERSION
 from vault.admin_commands import add_admin_parsers, run_admin
 from vault.assemble_command import add_assemble_parser, run_assemble
 from vault.backup_commands import add_backup_parsers, run_backup
+from vault.fleet_commands import add_fleet_parser, run_fleet
 from vault.remote_commands import add_remote_parsers, run_remote
 from vault.verify_export_command import add_verify_export_parser, run_verify_export
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_assemble_parser(commands)
     add_admin_parsers(commands)
     add_backup_parsers(commands)
+    add_fleet_parser(commands)
     add_remote_parsers(commands)
     add_verify_export_parser(commands)
     return parser
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_assemble(args)
     if args.command == "unseal":
         return _unseal(args)
-    for runner in (run_admin, run_backup, run_remote):
+    for runner in (run_admin, run_backup, run_remote, run_fleet):
         result = runner(args)
         if result is not None:
             return result

@@ -112,8 +112,13 @@ def _parse(model: type[Answer], response: httpx.Response) -> Answer:
         ) from None
 
 
-def enrol(client: httpx.Client, token: str, key: DeviceKey, hostname: str) -> EnrolmentGranted:
-    body = EnrolmentRequest(token=token, public_key=key.public_text(), hostname=hostname)
+def enrol(
+    client: httpx.Client, token: str, key: DeviceKey, hostname: str, login: str | None = None
+) -> EnrolmentGranted:
+    """A device identity for `key`; a fleet token also needs the OS `login`."""
+    body = EnrolmentRequest(
+        token=token, public_key=key.public_text(), hostname=hostname, login=login
+    )
     request = client.build_request(
         "POST",
         "/api/v1/agent/enrol",

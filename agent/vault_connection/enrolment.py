@@ -19,7 +19,9 @@ from typing import Any
 import httpx
 
 from agent.paths import AgentPaths
+from agent.settings.fields import AgentSettings
 from agent.vault_connection.client import DeviceClient, VaultRequestError, enrol
+from agent.vault_connection.os_login import os_login
 from protocol.atomic_files import atomic_output
 from protocol.keys import KeyFileError, VaultRecipient
 from protocol.pinned_tls import TlsCertificateError, client_ssl_context
@@ -116,7 +118,7 @@ def enrol_device(paths: AgentPaths, vault_url: str, ca_file: Path, token: str) -
     key = DeviceKey.generate()
     with vault_http_client(vault_url, ca_file) as client:
         try:
-            enrolled = enrol(client, token.strip(), key, socket.gethostname())
+            enrolled = enrol(client, token.strip(), key, socket.gethostname(), os_login())
         except VaultRequestError as exc:
             raise EnrolmentError(f"the vault refused the enrolment: {exc}") from None
     paths.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -129,6 +131,24 @@ def enrol_device(paths: AgentPaths, vault_url: str, ca_file: Path, token: str) -
     )
     enrolment.save(paths.enrolment_file)
     return enrolment
+
+
+def enrol_from_policy(paths: AgentPaths, settings: AgentSettings) -> Enrolment:
+    """Enrol this user with IT's fleet token at first start; EnrolmentError says what is
+    missing or why the vault refused."""
+    if not settings.enrolment_token:
+        raise EnrolmentError(
+            f"this user is not enrolled ({paths.enrolment_file} does not exist) and the policy"
+            " has no enrolment_token; ask IT for one, or run callreel-agent enrol"
+        )
+    if not settings.vault_ca_file:
+        raise EnrolmentError(
+            "the policy has an enrolment_token but no vault_ca_file (the vault's certificate to"
+            " trust); ask IT to fix the policy"
+        )
+    return enrol_device(
+        paths, settings.vault_url, Path(settings.vault_ca_file), settings.enrolment_token
+    )
 
 
 def device_client(paths: AgentPaths, enrolment: Enrolment) -> DeviceClient:

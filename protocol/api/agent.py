@@ -17,11 +17,14 @@ from protocol.api.vocabulary import NoticeText, Purpose, RecordingEnd
 
 
 class EnrolmentRequest(Request):
-    """An agent machine presents IT's one-time token and its new device public key."""
+    """An agent machine presents IT's token (a one-time token for one agent, or a fleet
+    token from policy) and its new device public key."""
 
     token: str = Field(min_length=1, max_length=100)
     public_key: str = Field(min_length=1, max_length=200)
     hostname: str = Field(min_length=1, max_length=255)
+    login: str | None = Field(default=None, min_length=1, max_length=256)
+    """The OS login name (`CORP\\alice`), which a fleet token maps to an agent account."""
 
 
 class EnrolmentGranted(Reply):

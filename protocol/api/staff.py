@@ -81,6 +81,66 @@ class EnrolToken(Reply):
     agent: str
 
 
+class NewFleetToken(Request):
+    """One token in IT's policy that enrols many machines of one team (docs/deploy.md)."""
+
+    team: str = Field(min_length=1, max_length=64)
+    uses: int = Field(ge=1, le=100_000)
+    """How many machine-and-user enrolments it allows."""
+    days: int = Field(ge=1, le=366)
+    """How long it can be used."""
+    creates_agents: bool = False
+    """Whether an unknown login name gets a new agent account in the team, instead of a
+    pending request for an administrator."""
+    label: str = Field(default="", max_length=120)
+
+
+class FleetTokenView(Reply):
+    id: uuid.UUID
+    team: str
+    label: str
+    uses: int
+    max_uses: int
+    creates_agents: bool
+    created_by: str
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
+    revoked_at: AwareDatetime | None
+    usable: bool
+
+
+class FleetTokenCreated(Reply):
+    token: str
+    """Shown once: put it in the policy's enrolment_token; only its hash is kept."""
+    fleet_token: FleetTokenView
+
+
+class FleetTokenList(RootModel[list[FleetTokenView]]):
+    pass
+
+
+class FleetTokenRevoked(Reply):
+    id: uuid.UUID
+    status: Literal["revoked"] = "revoked"
+
+
+class PendingEnrolmentView(Reply):
+    """A login a valid fleet token could not enrol: no agent account of that name yet."""
+
+    account: str
+    login: str
+    hostname: str
+    team: str
+    fleet_token: uuid.UUID
+    first_at: AwareDatetime
+    last_at: AwareDatetime
+    attempts: int
+
+
+class PendingEnrolmentList(RootModel[list[PendingEnrolmentView]]):
+    pass
+
+
 class DeviceHealth(Reply):
     device_id: uuid.UUID
     agent: str
@@ -240,6 +300,8 @@ class AuditDetails(Reply):
     """A token's id (a prefix of its hash), never the token."""
     label: str | None = None
     hostname: str | None = None
+    login: str | None = None
+    """The OS login a machine enrolled with (fleet enrolment)."""
 
 
 class AuditRecordView(Reply):

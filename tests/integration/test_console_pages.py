@@ -20,8 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent.vault_connection.client import VaultRequestError, enrol
 from protocol.api.vocabulary import Purpose
 from protocol.pinned_tls import client_ssl_context
+from protocol.signing import DeviceKey
 from tests.helpers.vault_harness import (
     SettableClock,
     VaultUnderTest,
@@ -541,6 +543,46 @@ def test_devices_show_their_health_and_an_administrator_revokes_one(
         assert "No device is enrolled" in admin.get("/console/devices").text
     with browser(vault, "tina") as trainer:
         assert trainer.get("/console/devices").status_code == 403
+
+
+def test_an_administrator_makes_a_fleet_token_sees_it_once_and_the_logins_it_refused(
+    vault: VaultUnderTest,
+) -> None:
+    vault.add_person("max", Role.ADMINISTRATOR, password=PASSWORD)
+    with browser(vault, "max") as admin:
+        refused = _form_post(admin, "/console/fleet-tokens", team="north", uses="0", days="30",
+                             label="Leeds floor 2")  # fmt: skip
+        assert refused.status_code == 400
+        assert "Not made: &#39;uses&#39; must be between 1 and 100000" in refused.text
+        assert 'value="Leeds floor 2"' in refused.text  # nothing to type twice
+        made = _form_post(admin, "/console/fleet-tokens", team="north", uses="5", days="30",
+                          label="Leeds floor 2")  # fmt: skip
+        assert made.status_code == 200
+        assert made.headers["Cache-Control"] == "no-store"
+        token = re.search(r'<output id="new-fleet-token"><code>(crf_[\w-]{32})</code>', made.text)
+        assert token is not None
+        assert token[1] not in admin.get("/console/devices").text, "shown once only"
+
+        http = httpx.Client(base_url=vault.client.base_url, verify=client_ssl_context(_ca(vault)))
+        with http:
+            assert (
+                enrol(http, token[1], DeviceKey.generate(), "desk-4", r"CORP\Alice").agent
+                == "alice"
+            )
+            with pytest.raises(VaultRequestError, match="no Callreel agent account 'zed'"):
+                enrol(http, token[1], DeviceKey.generate(), "desk-5", "zed@corp.example")
+        page = admin.get("/console/devices").text
+        assert "1 of 5" in page
+        assert "callreel-vault user add --role agent --team 'north' zed" in page
+        token_id = re.search(r'action="/console/fleet-tokens/([0-9a-f-]{36})/revoke"', page)
+        assert token_id is not None
+        assert _form_post(admin, f"/console/fleet-tokens/{token_id[1]}/revoke").status_code == 303
+        assert "revoked" in admin.get("/console/devices").text
+    with browser(vault, "otto") as auditor:
+        page = auditor.get("/console/devices").text
+        assert "Fleet enrolment tokens" not in page
+        assert _form_post(auditor, "/console/fleet-tokens", team="north", uses="5",
+                          days="30").status_code == 403  # fmt: skip
 
 
 def test_a_subject_access_export_is_a_logged_zip_of_the_agents_data(vault: VaultUnderTest) -> None:

@@ -25,9 +25,11 @@ from protocol.api.agent import (
     TrainingSessionList,
     sessions_etag,
 )
-from vault import access, devices, ingest, sessions, sign_in_links
+from vault import access, devices, fleet_enrolment, ingest, sessions, sign_in_links
 from vault.api.auth import Context, CurrentDevice, UploadingDevice
 from vault.api.session_changes import MAX_WAIT_S, SessionChanges
+from vault.errors import VaultError
+from vault.fleet_enrolment import FLEET_TOKEN_PREFIX
 from vault.roles import Role
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
@@ -44,9 +46,20 @@ _SEGMENT_BODY: dict[str, Any] = {
 
 @router.post("/enrol", status_code=201)
 def enrol(body: EnrolmentRequest, ctx: Context) -> EnrolmentGranted:
-    """Exchange a one-time enrolment token for a device identity (unsigned: the token is the
-    credential)."""
-    device = devices.enrol(ctx.engine, body.token, body.public_key, body.hostname, now=ctx.clock())
+    """Exchange an enrolment token for a device identity (unsigned: the token is the
+    credential). A fleet token (crf_...) needs the OS login, which names the agent."""
+    if body.token.startswith(FLEET_TOKEN_PREFIX):
+        if body.login is None:
+            raise VaultError(
+                "a fleet enrolment token needs the OS login name (login); update the agent"
+            )
+        device = fleet_enrolment.enrol_with_fleet_token(
+            ctx.engine, body.token, body.public_key, body.hostname, body.login, now=ctx.clock()
+        )
+    else:
+        device = devices.enrol(
+            ctx.engine, body.token, body.public_key, body.hostname, now=ctx.clock()
+        )
     return EnrolmentGranted(
         device_id=device.id,
         agent=device.agent_username,

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from protocol.api.errors import ErrorBody, ValidationErrorBody, ValidationProblem
 from protocol.api.staff import Health
 from protocol.version import VERSION
-from vault.api import agent_routes, playback_routes, staff_routes
+from vault.api import agent_routes, fleet_routes, playback_routes, staff_routes
 from vault.api.auth import MAX_JSON_BYTES
 from vault.api.request_bounds import RequestBounds
 from vault.api.serving_limits import ServingLimits
@@ -197,7 +197,7 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
         """Unauthenticated liveness check."""
         return Health(version=VERSION)
 
-    for routes in (agent_routes, staff_routes, playback_routes):
+    for routes in (agent_routes, staff_routes, fleet_routes, playback_routes):
         app.include_router(routes.router, responses=ERROR_RESPONSES)
     add_console(app)
 

@@ -89,6 +89,38 @@ enrol_tokens = sa.Table(
     sa.Column("used_at", UtcDateTime),
 )
 
+fleet_tokens = sa.Table(
+    "fleet_tokens",
+    metadata,
+    # One token in IT's policy enrols many machines (vault/fleet_enrolment.py); only its hash
+    # is kept.
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("team", sa.String(64), nullable=False),
+    sa.Column("label", sa.String(120), nullable=False),
+    sa.Column("max_uses", sa.Integer, nullable=False),
+    sa.Column("uses", sa.Integer, nullable=False),
+    sa.Column("creates_agents", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Column("revoked_by", sa.String(64)),
+)
+
+enrolment_requests = sa.Table(
+    "enrolment_requests",
+    metadata,
+    # Refused fleet enrolments of unknown agents, for administrators; gone once one succeeds.
+    sa.Column("token_id", sa.ForeignKey("fleet_tokens.id"), primary_key=True),
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("hostname", sa.String(255), primary_key=True),
+    sa.Column("login", sa.String(256), nullable=False),
+    sa.Column("first_at", UtcDateTime, nullable=False),
+    sa.Column("last_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+)
+
 devices = sa.Table(
     "devices",
     metadata,
