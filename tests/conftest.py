@@ -3,9 +3,10 @@ logged no ERROR it did not expect.
 
 Kinds (tests/README.md): `unit` (pure: no display, sound server, database server, browser,
 network or child process; tests/unit/conftest.py enforces it), `integration` (real
-components, one area at a time) and `end_to_end` (the whole agent with a softphone and a
-vault). `pytest tests/unit` runs the pure tests alone in seconds; `-m "not end_to_end"` leaves
-the slowest out.
+components, one area at a time), `end_to_end` (the whole agent with a softphone and a
+vault) and `installers` (the built packages installed into this machine's system, only with
+`--installers`, which installers/check gives). `pytest tests/unit` runs the pure tests alone
+in seconds; `-m "not end_to_end"` leaves the slowest out.
 
 A test that makes its code log an ERROR on purpose says so with
 `@pytest.mark.logs_errors("regular expression", ...)`; any other ERROR record (from any thread,
@@ -22,18 +23,25 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).parent
-KINDS = ("unit", "integration", "end_to_end")
+KINDS = ("unit", "integration", "end_to_end", "installers")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen: list[pytest.Item] = []
+    installer_tests: list[pytest.Item] = []
     for item in items:
         kind = Path(item.path).relative_to(TESTS).parts[0]
         if kind not in KINDS:
             raise pytest.UsageError(
-                f"{item.nodeid}: tests live in tests/unit, tests/integration or"
-                " tests/end_to_end (tests/README.md says which)"
+                f"{item.nodeid}: tests live in tests/unit, tests/integration,"
+                " tests/end_to_end or tests/installers (tests/README.md says which)"
             )
         item.add_marker(getattr(pytest.mark, kind))
+        (installer_tests if kind == "installers" else chosen).append(item)
+    # They install packages into this machine's system: only when asked (installers/check).
+    if installer_tests and not config.getoption("installers"):
+        config.hook.pytest_deselected(items=installer_tests)
+        items[:] = chosen
 
 
 class _ErrorRecords(logging.Handler):

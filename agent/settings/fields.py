@@ -63,26 +63,34 @@ class FieldSpec:
     allowed: str
     """What is allowed, for error messages: 'a number from 0 to 120 (seconds)'."""
     check: Check
+    about: str
+    """What the setting does, in one or two sentences, for IT: the policy file's comments,
+    the Group Policy templates and docs/deploy.md are generated from it."""
     narrow: Narrowing | None = None
     """For Rule.NARROW: which way the user may move it."""
+    secret: bool = False
+    """Never shown: `settings show` and `doctor` say only whether it is set."""
 
 
 _SPEC = "callreel.setting"
 
 
-def _setting(
+def _setting(  # noqa: PLR0917 - each declaration reads as one row of the table
     default: object,
     kind: Kind,
     rule: Rule,
     allowed: str,
     check: Check,
+    about: str,
     *,
     narrow: Narrowing | None = None,
+    secret: bool = False,
 ) -> Any:
     """A field of AgentSettings with everything about it in one place."""
     if (rule is Rule.NARROW) != (narrow is not None):
         raise TypeError("a NARROW setting needs its narrowing rule, and only it")
-    return field(default=default, metadata={_SPEC: (kind, rule, allowed, check, narrow)})
+    spec = (kind, rule, allowed, check, about, narrow, secret)
+    return field(default=default, metadata={_SPEC: spec})
 
 
 # --- Checks: each returns why a value is not allowed, or None ------------------------------
@@ -114,6 +122,13 @@ def _vault_url(value: object) -> str | None:
     parts = urlsplit(text)
     if parts.scheme != "https" or not parts.hostname:
         return "must be an https:// URL such as https://vault.example.com:8443, or empty"
+    return None
+
+
+def _enrolment_token(value: object) -> str | None:
+    text = str(value)
+    if text and not re.fullmatch(r"crf_[A-Za-z0-9_-]{32}", text):
+        return "is not a fleet enrolment token (crf_ and 32 letters, digits, '_' or '-')"
     return None
 
 
@@ -217,84 +232,241 @@ class AgentSettings:
     """The effective settings; construction rejects any value a source could not set."""
 
     vault_url: str = _setting(
-        "", _TEXT, _P, "an https:// URL, or empty for the local vault", _vault_url
+        "",
+        _TEXT,
+        _P,
+        "an https:// URL, or empty for the local vault",
+        _vault_url,
+        "The vault's address, such as https://vault.example.com:8443. Empty: the embedded"
+        " local vault, for trying Callreel out on one machine.",
     )
-    """Empty: the embedded local vault."""
-    vault_ca_file: str = _setting("", _TEXT, _P, "a path to a PEM file, or empty", _single_line)
-    """PEM of the vault's certificate to pin; empty: the one the enrolment saved."""
-    window_title_pattern: str = _setting("", _TEXT, _P, "a regular expression, or empty", _regex)
-    window_executable: str = _setting("", _TEXT, _P, "a process name, or empty", _single_line)
-    window_class: str = _setting("", _TEXT, _P, "a window class, or empty", _single_line)
-    microphone: str = _setting("", _TEXT, _U, "a PortAudio device name, or empty", _single_line)
-    """PortAudio device name; empty: the system default."""
-    far_end: str = _setting("", _TEXT, _U, "a PortAudio device name, or empty", _single_line)
-    """Empty: the monitor of the default output."""
+    enrolment_token: str = _setting(
+        "",
+        _TEXT,
+        _P,
+        "a fleet enrolment token (crf_...), or empty",
+        _enrolment_token,
+        "The fleet enrolment token from `callreel-vault fleet-token create`: at its first start"
+        " each user of this machine enrols with it as the agent their login names (needs"
+        " vault_url and vault_ca_file). Empty: enrol with `callreel-agent enrol`.",
+        secret=True,
+    )
+    vault_ca_file: str = _setting(
+        "",
+        _TEXT,
+        _P,
+        "a path to a PEM file, or empty",
+        _single_line,
+        "The vault's certificate to trust (a PEM file). Empty: the one saved at enrolment.",
+    )
+    window_title_pattern: str = _setting(
+        "",
+        _TEXT,
+        _P,
+        "a regular expression, or empty",
+        _regex,
+        "A regular expression the business application's window title must match. Only that"
+        " window is recorded; with no window setting, nothing of the screen is kept.",
+    )
+    window_executable: str = _setting(
+        "",
+        _TEXT,
+        _P,
+        "a process name, or empty",
+        _single_line,
+        "The business application's process name, such as crm.exe.",
+    )
+    window_class: str = _setting(
+        "",
+        _TEXT,
+        _P,
+        "a window class, or empty",
+        _single_line,
+        "The business application's window class (WM_CLASS on Linux, the class name on Windows).",
+    )
+    microphone: str = _setting(
+        "",
+        _TEXT,
+        _U,
+        "a PortAudio device name, or empty",
+        _single_line,
+        "The agent's microphone (a PortAudio device name). Empty: the system default.",
+    )
+    far_end: str = _setting(
+        "",
+        _TEXT,
+        _U,
+        "a PortAudio device name, or empty",
+        _single_line,
+        "The device that carries the caller's voice (a PortAudio device name). Empty: the"
+        " monitor of the default output.",
+    )
     detectors: tuple[str, ...] = _setting(
         (DetectorName.HOOK.value, DetectorName.PULSE.value),
         Kind.NAMES,
         _P,
         f"one or more of {', '.join(DetectorName)}",
         _detectors,
+        "How the agent knows a call is in progress: from the softphone's hook command, its"
+        " sound streams or its control interface.",
     )
     softphone_executable: str = _setting(
-        "baresip", _TEXT, _P, "the softphone's program: a full path, or a name on PATH", _non_empty
+        "baresip",
+        _TEXT,
+        _P,
+        "the softphone's program: a full path, or a name on PATH",
+        _non_empty,
+        "The softphone whose calls are recorded; sound streams and hook commands of any other"
+        " program do not count as calls.",
     )
     baresip_ctrl_address: str = _setting(
-        "127.0.0.1:4444", _TEXT, _P, f"host:port, e.g. {HOST_PORT_EXAMPLE}", _host_port
+        "127.0.0.1:4444",
+        _TEXT,
+        _P,
+        f"host:port, e.g. {HOST_PORT_EXAMPLE}",
+        _host_port,
+        "Where baresip's control interface listens, for the baresip detector.",
     )
     notice_lead_time_s: float = _setting(
-        5.0, _NUMBER, _N, "a number from 0 to 120 (seconds)", _between(0, 120), narrow=_only_longer
+        5.0,
+        _NUMBER,
+        _N,
+        "a number from 0 to 120 (seconds)",
+        _between(0, 120),
+        "How long the notice is on screen before recording starts. Agents may only make it longer.",
+        narrow=_only_longer,
     )
-    consent_required: bool = _setting(False, _BOOL, _P, "true or false", _anything)
+    consent_required: bool = _setting(
+        False,
+        _BOOL,
+        _P,
+        "true or false",
+        _anything,
+        "Whether the agent must confirm the notice before anything is recorded.",
+    )
     consent_timeout_s: float = _setting(
         30.0,
         _NUMBER,
         _P,
         "a number above 0, at most 600 (seconds)",
         _between(0, 600, low_open=True),
+        "How long the agent has to confirm the notice; unconfirmed, the call is not recorded.",
     )
-    personal_calls_allowed: bool = _setting(True, _BOOL, _P, "true or false", _anything)
+    personal_calls_allowed: bool = _setting(
+        True,
+        _BOOL,
+        _P,
+        "true or false",
+        _anything,
+        "Whether an agent may declare a call personal, so that it is not recorded.",
+    )
     payment_title_pattern: str = _setting(
         r"(?i)\b(payment|card details|checkout)\b",
         _TEXT,
         _P,
         "a regular expression, or empty to disable",
         _regex,
+        "A regular expression for payment windows: recording pauses while one is in front."
+        " Empty: no automatic pause.",
     )
-    """Empty: no automatic pause on payment windows."""
     pause_hotkey: str = _setting(
-        "Ctrl+Alt+P", _TEXT, _U, "a key combination, e.g. Ctrl+Alt+P", _hotkey
+        "Ctrl+Alt+P",
+        _TEXT,
+        _U,
+        "a key combination, e.g. Ctrl+Alt+P",
+        _hotkey,
+        "The key combination that pauses and resumes recording, for card details.",
     )
     upload_limit_kbps: int = _setting(
-        0, _WHOLE, _N, "a whole number >= 0 (0: unlimited)", _at_least(0), narrow=_only_lower_limit
+        0,
+        _WHOLE,
+        _N,
+        "a whole number >= 0 (0: unlimited)",
+        _at_least(0),
+        "Upload bandwidth limit in kilobits per second; 0: unlimited. Agents may only lower it.",
+        narrow=_only_lower_limit,
     )
-    """Kilobits per second; 0: unlimited."""
     session_wait_s: float = _setting(
-        25.0, _NUMBER, _P, "a number from 0 to 30 (seconds)", _between(0, 30)
+        25.0,
+        _NUMBER,
+        _P,
+        "a number from 0 to 30 (seconds)",
+        _between(0, 30),
+        "How long each request for training sessions waits at the vault for a trainer's"
+        " change. 0: none, ask every session_poll_s (for a proxy that cuts waiting requests).",
     )
-    """How long each request for sessions waits at the vault for a trainer's change; 0: none,
-    ask every session_poll_s (for a proxy that cuts waiting requests)."""
     session_poll_s: float = _setting(
-        15.0, _NUMBER, _P, "a number from 1 to 3600 (seconds)", _between(1, 3600)
+        15.0,
+        _NUMBER,
+        _P,
+        "a number from 1 to 3600 (seconds)",
+        _between(1, 3600),
+        "How often to ask for training sessions where the vault cannot wait for a change.",
     )
-    """How often to ask for sessions where the vault cannot wait for a change."""
     heartbeat_s: float = _setting(
-        60.0, _NUMBER, _P, "a number from 5 to 3600 (seconds)", _between(5, 3600)
+        60.0,
+        _NUMBER,
+        _P,
+        "a number from 5 to 3600 (seconds)",
+        _between(5, 3600),
+        "How often the agent tells the vault it is running, for the console's device list.",
     )
-    fps: float = _setting(5.0, _NUMBER, _P, "a number from 1 to 30", _between(1, 30))
-    codec: str = _setting(CodecName.H264.value, _TEXT, _P, f"one of {', '.join(CodecName)}", _codec)
+    fps: float = _setting(
+        5.0,
+        _NUMBER,
+        _P,
+        "a number from 1 to 30",
+        _between(1, 30),
+        "Frames per second of the recorded window.",
+    )
+    codec: str = _setting(
+        CodecName.H264.value,
+        _TEXT,
+        _P,
+        f"one of {', '.join(CodecName)}",
+        _codec,
+        "The video codec of recordings.",
+    )
     video_width: int = _setting(
-        1280, _WHOLE, _P, "an even number from 160 to 3840", _even_between(160, 3840)
+        1280,
+        _WHOLE,
+        _P,
+        "an even number from 160 to 3840",
+        _even_between(160, 3840),
+        "Width of the recorded video in pixels; the window is scaled to fit.",
     )
     video_height: int = _setting(
-        720, _WHOLE, _P, "an even number from 160 to 2160", _even_between(160, 2160)
+        720,
+        _WHOLE,
+        _P,
+        "an even number from 160 to 2160",
+        _even_between(160, 2160),
+        "Height of the recorded video in pixels; the window is scaled to fit.",
     )
     segment_seconds: float = _setting(
-        10.0, _NUMBER, _P, "a number from 1 to 60 (seconds)", _between(1, 60)
+        10.0,
+        _NUMBER,
+        _P,
+        "a number from 1 to 60 (seconds)",
+        _between(1, 60),
+        "Length of each sealed segment; an agent stopped mid-call loses at most the open one.",
     )
-    spool_dir: str = _setting("", _TEXT, _P, "a directory path, or empty", _single_line)
-    """Empty: AgentPaths.spool_dir."""
-    spool_max_mb: int = _setting(2048, _WHOLE, _P, "a whole number >= 64 (MB)", _at_least(64))
+    spool_dir: str = _setting(
+        "",
+        _TEXT,
+        _P,
+        "a directory path, or empty",
+        _single_line,
+        "Where sealed segments wait for upload. Empty: each user's own data directory.",
+    )
+    spool_max_mb: int = _setting(
+        2048,
+        _WHOLE,
+        _P,
+        "a whole number >= 64 (MB)",
+        _at_least(64),
+        "How much unsent recording the spool may hold, in megabytes.",
+    )
 
     def __post_init__(self) -> None:
         for spec in FIELDS.values():
@@ -302,7 +474,7 @@ class AgentSettings:
             try:
                 coerced = check(spec, value)
             except ValueError as exc:
-                raise ValueError(f"{spec.name} = {value!r}: {exc}") from None
+                raise ValueError(f"{spec.name} = {shown_value(spec, value)}: {exc}") from None
             # Stored as the field's type, so `fps=10` and `detectors=[...]` compare equal to
             # what a TOML file with 10.0 or a registry REG_MULTI_SZ gives.
             object.__setattr__(self, spec.name, coerced)
@@ -351,9 +523,16 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
+def shown_value(spec: FieldSpec, value: object) -> str:
+    """A value as messages show it: a secret only says whether it is set."""
+    if spec.secret:
+        return "(set, not shown)" if value else "(not set)"
+    return repr(value)
+
+
 def coerce(spec: FieldSpec, value: object) -> object:
     """`value` as the field's type, strictly: true is not 1 and the text "5" is not 5."""
-    got = f"got {_type_name(value)} ({value!r})"
+    got = f"got {_type_name(value)} ({shown_value(spec, value)})"
     if spec.kind is Kind.TEXT:
         if isinstance(value, str):
             return value

@@ -30,6 +30,7 @@ from agent.settings.fields import (
     check,
     format_value,
     parse_text,
+    shown_value,
 )
 from agent.settings.managed_policy import ManagedSource, PolicyError
 from protocol.atomic_files import atomic_output
@@ -86,9 +87,17 @@ class EffectiveSettings:
             raise ValueError(_unknown(name)) from None
 
     def shown(self) -> tuple[SettingShown, ...]:
+        """Every setting for people (`settings show`, `doctor`, the agent window): secrets
+        only say whether they are set."""
         return tuple(
-            SettingShown(name, format_value(getattr(self.values, name)), str(self.sources[name]))
-            for name in FIELDS
+            SettingShown(
+                name,
+                "(set, not shown)"
+                if spec.secret and getattr(self.values, name)
+                else format_value(getattr(self.values, name)),
+                str(self.sources[name]),
+            )
+            for name, spec in FIELDS.items()
         )
 
 
@@ -115,7 +124,8 @@ def _read_managed(managed: ManagedSource) -> dict[str, object]:
             checked[key] = check(spec, value)
         except ValueError as exc:
             raise PolicyError(
-                f"{where}: {key} = {value!r} is not valid: {exc}; {_FIX_POLICY}"
+                f"{where}: {key} = {shown_value(FIELDS[key], value)} is not valid: {exc};"
+                f" {_FIX_POLICY}"
             ) from None
     return checked
 

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.skipif(
 POLICY_ONLY_SAMPLES: dict[str, str] = {
     "vault_url": 'vault_url = "https://vault.example"',
     "vault_ca_file": 'vault_ca_file = "/tmp/ca.pem"',
+    "enrolment_token": f'enrolment_token = "crf_{"a" * 32}"',
     "window_title_pattern": 'window_title_pattern = "^Mail"',
     "window_executable": 'window_executable = "thunderbird"',
     "window_class": 'window_class = "Mail"',

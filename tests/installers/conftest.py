@@ -1,0 +1,57 @@
+"""The built packages, installed into this machine's system as IT would (root, dpkg, apt).
+
+installers/check builds them into dist/ first, then runs these with `--installers`; each test
+leaves the system as it found it (the package removed and purged)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+DIST = REPOSITORY / "dist"
+
+
+def built(pattern: str) -> Path:
+    found = sorted(DIST.glob(pattern))
+    if len(found) != 1:
+        pytest.fail(
+            f"expected one {pattern} in {DIST}, found {[p.name for p in found]}: run"
+            " installers/build first (installers/check does)",
+            pytrace=False,
+        )
+    return found[0]
+
+
+def run(*command: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, env=env, timeout=900
+    )
+    if check and done.returncode != 0:
+        pytest.fail(
+            f"{' '.join(command)} exited {done.returncode}:\n{done.stdout[-4000:]}"
+            f"\n{done.stderr[-4000:]}",
+            pytrace=False,
+        )
+    return done.stdout + done.stderr
+
+
+def installed_version(package: str) -> str | None:
+    done = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Status} ${Version}", package],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or "install ok installed" not in done.stdout:
+        return None
+    return done.stdout.split()[-1]
+
+
+@pytest.fixture(autouse=True)
+def _as_root() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("installer tests install packages: run them as root", pytrace=False)
