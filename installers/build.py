@@ -1,12 +1,14 @@
 """`installers/build TARGET...`: build installers into dist/ (docs/deploy.md).
 
-Targets: agent-deb, vault-deb, policy-templates (the ADMX/ADML and the Linux policy file),
+Targets: agent-deb, vault-deb, macos-inputs (everything the pkg is built from on a Mac, and
+the configuration profile), policy-templates (the ADMX/ADML and the Linux policy file),
 policy-docs (rewrites the policy reference in docs/deploy.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from installers.deb import agent as agent_deb
 from installers.deb import vault as vault_deb
+from installers.macos import pkg_inputs
 from installers.policy.group_policy import adml_text, admx_text
 from installers.policy.linux_file import policy_file_text
 from installers.policy.reference_table import with_reference_table
@@ -45,6 +48,14 @@ def _policy_templates(_epoch: int, dist: Path) -> list[Path]:
     return list(written)
 
 
+def _macos_inputs(epoch: int, dist: Path) -> list[Path]:
+    # The real team id is the release's (APPLE_TEAM_ID); a build without it gets a profile
+    # whose code requirement names no real team, fit only for checking.
+    team_id = os.environ.get("APPLE_TEAM_ID", "TESTTEAM00")
+    inputs = pkg_inputs.write_inputs(dist, epoch, team_id)
+    return [inputs / "Callreel.mobileconfig", pkg_inputs.flat_component(inputs, epoch)]
+
+
 def _policy_docs(_epoch: int, _dist: Path) -> list[Path]:
     DEPLOY_DOC.write_text(with_reference_table(DEPLOY_DOC.read_text()))
     return [DEPLOY_DOC]
@@ -53,6 +64,7 @@ def _policy_docs(_epoch: int, _dist: Path) -> list[Path]:
 TARGETS: dict[str, Callable[[int, Path], list[Path]]] = {
     "agent-deb": _agent_deb,
     "vault-deb": _vault_deb,
+    "macos-inputs": _macos_inputs,
     "policy-templates": _policy_templates,
     "policy-docs": _policy_docs,
 }
