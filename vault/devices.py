@@ -44,8 +44,37 @@ class Device:
     team: str | None
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What the vault keeps of an enrolment token (one-time or fleet): its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_device_identity(public_key: str, hostname: str) -> None:
+    """Refuse an enrolling machine's key or name before anything is claimed."""
+    if not PUBLIC_KEY.fullmatch(public_key):
+        raise VaultError("public_key is not a callreel-device-pub-1 key")
+    if not HOSTNAME.fullmatch(hostname):
+        raise VaultError("hostname must be 1-255 letters, digits, '.' or '-'")
+
+
+def insert_device(
+    connection: Connection,
+    device_id: uuid.UUID,
+    *,
+    agent_user_id: int,
+    public_key: str,
+    hostname: str,
+    now: datetime,
+) -> None:
+    connection.execute(
+        devices.insert().values(
+            id=device_id,
+            agent_user_id=agent_user_id,
+            public_key=public_key,
+            hostname=hostname,
+            enrolled_at=now,
+        )
+    )
 
 
 def issue_enrol_token(engine: Engine, agent_username: str, *, by: str, now: datetime) -> str:
@@ -58,7 +87,7 @@ def issue_enrol_token(engine: Engine, agent_username: str, *, by: str, now: date
             raise VaultError(f"{agent_username} does not have the agent role")
         connection.execute(
             enrol_tokens.insert().values(
-                token_hash=_token_hash(token),
+                token_hash=token_hash(token),
                 agent_user_id=agent.id,
                 created_by=by,
                 created_at=now,
@@ -81,10 +110,7 @@ def issue_enrol_token(engine: Engine, agent_username: str, *, by: str, now: date
 def enrol(engine: Engine, token: str, public_key: str, hostname: str, *, now: datetime) -> Device:
     """A new device for the token's agent; the token works once. Logged as device-enrol, by
     the machine that presented the token."""
-    if not PUBLIC_KEY.fullmatch(public_key):
-        raise VaultError("public_key is not a callreel-device-pub-1 key")
-    if not HOSTNAME.fullmatch(hostname):
-        raise VaultError("hostname must be 1-255 letters, digits, '.' or '-'")
+    check_device_identity(public_key, hostname)
     device_id = uuid.uuid4()
 
     def claim(connection: Connection) -> str:
@@ -92,7 +118,7 @@ def enrol(engine: Engine, token: str, public_key: str, hostname: str, *, now: da
         claimed = connection.execute(
             enrol_tokens.update()
             .where(
-                enrol_tokens.c.token_hash == _token_hash(token),
+                enrol_tokens.c.token_hash == token_hash(token),
                 enrol_tokens.c.used_at.is_(None),
                 enrol_tokens.c.expires_at > now,
             )
@@ -104,14 +130,13 @@ def enrol(engine: Engine, token: str, public_key: str, hostname: str, *, now: da
                 "enrolment token unknown, used or expired: ask an administrator for a new one"
                 " (`callreel-vault enroll-token`)"
             )
-        connection.execute(
-            devices.insert().values(
-                id=device_id,
-                agent_user_id=claimed.agent_user_id,
-                public_key=public_key,
-                hostname=hostname,
-                enrolled_at=now,
-            )
+        insert_device(
+            connection,
+            device_id,
+            agent_user_id=claimed.agent_user_id,
+            public_key=public_key,
+            hostname=hostname,
+            now=now,
         )
         return str(
             connection.execute(

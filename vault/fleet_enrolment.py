@@ -12,7 +12,6 @@ may create agent accounts. Every enrolment, and every refusal of a valid token, 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import secrets
 import uuid
@@ -26,8 +25,8 @@ from sqlalchemy.engine import Connection, Engine
 from protocol.api.staff import AuditDetails
 from vault import audit_log
 from vault.accounts import USERNAME, add_user, parse_roles
-from vault.db.tables import devices, enrolment_requests, fleet_tokens, users
-from vault.devices import HOSTNAME, PUBLIC_KEY, Device, find_device
+from vault.db.tables import enrolment_requests, fleet_tokens, users
+from vault.devices import Device, check_device_identity, find_device, insert_device, token_hash
 from vault.errors import Conflict, Forbidden, NotFound, Unauthenticated, VaultError
 from vault.roles import Role
 
@@ -80,10 +79,6 @@ class PendingEnrolment:
     first_at: datetime
     last_at: datetime
     attempts: int
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def account_name(login: str) -> str:
@@ -144,7 +139,7 @@ def create_fleet_token(
         connection.execute(
             fleet_tokens.insert().values(
                 id=token_id,
-                token_hash=_token_hash(token),
+                token_hash=token_hash(token),
                 team=team,
                 label=label,
                 max_uses=max_uses,
@@ -213,7 +208,7 @@ def revoke_fleet_token(engine: Engine, token_id: uuid.UUID, *, by: str, now: dat
 
 def _valid_token(connection: Connection, token: str, now: datetime) -> FleetToken:
     row = connection.execute(
-        sa.select(fleet_tokens).where(fleet_tokens.c.token_hash == _token_hash(token))
+        sa.select(fleet_tokens).where(fleet_tokens.c.token_hash == token_hash(token))
     ).first()
     if row is None:
         raise Unauthenticated(
@@ -325,10 +320,7 @@ def enrol_with_fleet_token(
     """A new device for the agent that `login` names, if the token allows it."""
     if not FLEET_TOKEN.fullmatch(token):
         raise Unauthenticated("a fleet enrolment token is crf_ and 32 more characters")
-    if not PUBLIC_KEY.fullmatch(public_key):
-        raise VaultError("public_key is not a callreel-device-pub-1 key")
-    if not HOSTNAME.fullmatch(hostname):
-        raise VaultError("hostname must be 1-255 letters, digits, '.' or '-'")
+    check_device_identity(public_key, hostname)
     account = account_name(login)
     with engine.connect() as connection:
         fleet_token = _valid_token(connection, token, now)
@@ -378,14 +370,13 @@ def _claim(engine: Engine, request: _Request, agent_user_id: int, agent: str) ->
                 "this fleet enrolment token was used up, revoked or expired a moment ago;"
                 " ask your administrator for a new one"
             )
-        connection.execute(
-            devices.insert().values(
-                id=device_id,
-                agent_user_id=agent_user_id,
-                public_key=request.public_key,
-                hostname=request.hostname,
-                enrolled_at=now,
-            )
+        insert_device(
+            connection,
+            device_id,
+            agent_user_id=agent_user_id,
+            public_key=request.public_key,
+            hostname=request.hostname,
+            now=now,
         )
         connection.execute(
             enrolment_requests.delete().where(enrolment_requests.c.account == request.account)
