@@ -7,18 +7,12 @@ out, so an upgrade that adds a setting shows it to IT in dpkg's conffile prompt.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from agent.settings.managed_policy import DEFAULT_POLICY_FILE
 from installers.deb.package import DebPackage, build_deb
-from installers.deb.python_env import (
-    build_environment,
-    debian_python_version,
-    glibc_dependency,
-    next_minor,
-    project_wheel,
-)
+from installers.deb.python_env import debian_python_version, glibc_dependency, next_minor
+from installers.deb.staging import FILES, compile_bytecode, place, remove_bytecode, stage_product
 from installers.locks import TARGETS
 from installers.policy.linux_file import policy_file_text
 from protocol.version import VERSION
@@ -26,7 +20,6 @@ from protocol.version import VERSION
 NAME = "callreel-agent"
 INSTALLED_AT = Path("/usr/lib/callreel-agent")
 AUTOSTART = Path("/etc/xdg/autostart/callreel-agent.desktop")
-FILES = Path(__file__).parent / "files"
 
 # Qt on X11 (xcb) and PortAudio through ALSA's pulse plugin, as scripts/setup installs them.
 SYSTEM_LIBRARIES = (
@@ -41,14 +34,14 @@ POSTINST = f"""\
 set -e
 if [ "$1" = configure ]; then
     # Bytecode is made here, on the machine, as Debian's Python packages do.
-    {INSTALLED_AT}/bin/python -m compileall -q {INSTALLED_AT}/lib >/dev/null || true
+    {compile_bytecode(INSTALLED_AT)}
 fi
 """
 
 PRERM = f"""\
 #!/bin/sh
 set -e
-find {INSTALLED_AT} -name __pycache__ -type d -prune -exec rm -rf {{}} + 2>/dev/null || true
+{remove_bytecode(INSTALLED_AT)}
 """
 
 POSTRM = """\
@@ -89,21 +82,9 @@ def package(stage: Path, python_version: str) -> DebPackage:
 
 
 def build(work: Path, out_dir: Path, epoch: int) -> Path:
-    stage = work / NAME
-    shutil.rmtree(stage, ignore_errors=True)
-    python_version = debian_python_version()
-    wheel = project_wheel(work / "wheels", epoch)
-    build_environment(stage, INSTALLED_AT, TARGETS["agent-linux"].lock_file, wheel, "agent")
-    binaries = stage / "usr" / "bin"
-    binaries.mkdir(parents=True)
-    (binaries / "callreel-agent").symlink_to("../lib/callreel-agent/bin/callreel-agent")
+    stage = stage_product(work, NAME, INSTALLED_AT, TARGETS["agent-linux"], epoch)
     policy = stage / str(DEFAULT_POLICY_FILE).lstrip("/")
     policy.parent.mkdir(parents=True)
     policy.write_text(policy_file_text())
-    autostart = stage / str(AUTOSTART).lstrip("/")
-    autostart.parent.mkdir(parents=True)
-    shutil.copyfile(FILES / "callreel-agent.desktop", autostart)
-    overrides = stage / "usr" / "share" / "lintian" / "overrides"
-    overrides.mkdir(parents=True)
-    shutil.copyfile(FILES / "callreel-agent.lintian-overrides", overrides / NAME)
-    return build_deb(stage, package(stage, python_version), out_dir, epoch)
+    place(stage, FILES / "callreel-agent.desktop", AUTOSTART)
+    return build_deb(stage, package(stage, debian_python_version()), out_dir, epoch)

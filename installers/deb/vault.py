@@ -4,17 +4,11 @@ own system user with its data in /var/lib/callreel-vault, its settings in
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from installers.deb.package import DebPackage, build_deb
-from installers.deb.python_env import (
-    build_environment,
-    debian_python_version,
-    glibc_dependency,
-    next_minor,
-    project_wheel,
-)
+from installers.deb.python_env import debian_python_version, glibc_dependency, next_minor
+from installers.deb.staging import FILES, compile_bytecode, place, remove_bytecode, stage_product
 from installers.locks import TARGETS
 from protocol.version import VERSION
 
@@ -24,7 +18,6 @@ INSTALLED_AT = Path("/usr/lib/callreel-vault")
 DATA = Path("/var/lib/callreel-vault")
 SETTINGS = Path("/etc/callreel-vault/vault.env")
 UNIT = Path("/lib/systemd/system/callreel-vault.service")
-FILES = Path(__file__).parent / "files"
 
 MIGRATE = (
     f"runuser -u {USER} -- {INSTALLED_AT}/bin/callreel-vault migrate --data {DATA}"
@@ -40,7 +33,7 @@ if [ "$1" = configure ]; then
             --gecos "Callreel vault" {USER} >/dev/null
     fi
     install -d -o {USER} -g {USER} -m 0750 {DATA}
-    {INSTALLED_AT}/bin/python -m compileall -q {INSTALLED_AT}/lib >/dev/null || true
+    {compile_bytecode(INSTALLED_AT)}
     # An upgrade brings the database to the new schema before the service starts again.
     if [ -n "$2" ]; then
         . {SETTINGS}
@@ -67,7 +60,7 @@ set -e
 if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
     deb-systemd-invoke stop {UNIT.name} >/dev/null || true
 fi
-find {INSTALLED_AT} -name __pycache__ -type d -prune -exec rm -rf {{}} + 2>/dev/null || true
+{remove_bytecode(INSTALLED_AT)}
 """
 
 POSTRM = f"""\
@@ -118,26 +111,8 @@ def package(stage: Path, python_version: str) -> DebPackage:
     )
 
 
-def _place(stage: Path, source: Path, installed: Path) -> None:
-    target = stage / str(installed).lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-
-
 def build(work: Path, out_dir: Path, epoch: int) -> Path:
-    stage = work / NAME
-    shutil.rmtree(stage, ignore_errors=True)
-    python_version = debian_python_version()
-    wheel = project_wheel(work / "wheels", epoch)
-    build_environment(stage, INSTALLED_AT, TARGETS["vault-linux"].lock_file, wheel, "vault")
-    binaries = stage / "usr" / "bin"
-    binaries.mkdir(parents=True)
-    (binaries / "callreel-vault").symlink_to("../lib/callreel-vault/bin/callreel-vault")
-    _place(stage, FILES / "callreel-vault.service", UNIT)
-    _place(stage, FILES / "vault.env", SETTINGS)
-    _place(
-        stage,
-        FILES / "callreel-vault.lintian-overrides",
-        Path("/usr/share/lintian/overrides") / NAME,
-    )
-    return build_deb(stage, package(stage, python_version), out_dir, epoch)
+    stage = stage_product(work, NAME, INSTALLED_AT, TARGETS["vault-linux"], epoch)
+    place(stage, FILES / "callreel-vault.service", UNIT)
+    place(stage, FILES / "vault.env", SETTINGS)
+    return build_deb(stage, package(stage, debian_python_version()), out_dir, epoch)

@@ -5,8 +5,10 @@ leaves the system as it found it (the package removed and purged)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,26 @@ def run(*command: str, check: bool = True, env: dict[str, str] | None = None) ->
             pytrace=False,
         )
     return done.stdout + done.stderr
+
+
+def install(deb: Path) -> None:
+    run("apt-get", "install", "-y", "-q", "--no-install-recommends", str(deb))
+
+
+@contextlib.contextmanager
+def installed_package(deb: Path, package: str) -> Iterator[Path]:
+    """`deb` installed with apt for the block, purged after it."""
+    install(deb)
+    try:
+        yield deb
+    finally:
+        run("dpkg", "--purge", package)
+
+
+def assert_lintian_clean(deb: Path) -> None:
+    report = run("lintian", "--fail-on", "error,warning", "--tag-display-limit", "0", str(deb))
+    assert "E:" not in report
+    assert "W:" not in report
 
 
 def installed_version(package: str) -> str | None:

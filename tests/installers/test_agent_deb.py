@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.installers.conftest import built, installed_version, run
+from tests.installers.conftest import (
+    assert_lintian_clean,
+    built,
+    install,
+    installed_package,
+    installed_version,
+    run,
+)
 
 PACKAGE = "callreel-agent"
 POLICY = Path("/etc/callreel/policy.toml")
@@ -26,17 +33,12 @@ def deb() -> Path:
 
 @pytest.fixture
 def installed(deb: Path) -> Iterator[Path]:
-    run("apt-get", "install", "-y", "-q", "--no-install-recommends", str(deb))
-    try:
+    with installed_package(deb, PACKAGE):
         yield deb
-    finally:
-        run("dpkg", "--purge", PACKAGE)
 
 
 def test_lintian_finds_nothing_to_report(deb: Path) -> None:
-    report = run("lintian", "--fail-on", "error,warning", "--tag-display-limit", "0", str(deb))
-    assert "E:" not in report
-    assert "W:" not in report
+    assert_lintian_clean(deb)
 
 
 def test_installed_the_agent_starts_at_login_under_a_root_owned_policy(installed: Path) -> None:
@@ -70,7 +72,7 @@ def test_the_installed_agent_reads_the_policy_and_reports(installed: Path, tmp_p
 
 
 def test_remove_keeps_an_edited_policy_and_purge_removes_it(deb: Path) -> None:
-    run("apt-get", "install", "-y", "-q", "--no-install-recommends", str(deb))
+    install(deb)
     try:
         POLICY.write_text(POLICY.read_text() + "\nconsent_required = true\n")
         run("dpkg", "--remove", PACKAGE)

@@ -22,7 +22,7 @@ from agent.vault_connection.enrolment import Enrolment
 from protocol.pinned_tls import client_ssl_context
 from protocol.signing import DeviceKey
 from tests.helpers.agent_harness import People, VaultProcess, start_session, write_policy
-from tests.installers.conftest import built, run
+from tests.installers.conftest import built, installed_package
 
 INSTALLED_AGENT = Path("/usr/bin/callreel-agent")
 
@@ -98,18 +98,8 @@ class Fleet:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    run(
-        "apt-get",
-        "install",
-        "-y",
-        "-q",
-        "--no-install-recommends",
-        str(built("callreel-agent_*.deb")),
-    )
-    try:
+    with installed_package(built("callreel-agent_*.deb"), "callreel-agent"):
         yield from _fleet(tmp_path)
-    finally:
-        run("dpkg", "--purge", "callreel-agent")
 
 
 def _fleet(tmp_path: Path) -> Iterator[Fleet]:
