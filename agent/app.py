@@ -48,7 +48,7 @@ from agent.vault_connection.enrolment import (
 from agent.vault_connection.local_vault import running_local_vault
 from agent.vault_connection.recipient_follower import RecipientFollower
 from protocol.private_directories import NotPrivateError, make_private
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 from protocol.version import VERSION
 
 log = logging.getLogger("callreel.agent")

@@ -31,30 +31,29 @@ COMMAND_MODULES = {
 """Which module runs each command (its `run_command`); imported only for that command."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    # Imported here: `callreel-agent hook` must not pay for these (see main).
-    from agent.commands.control import add_control_parsers  # noqa: PLC0415
-    from agent.commands.doctor import add_doctor_parser  # noqa: PLC0415
-    from agent.commands.enrol import add_enrol_parser  # noqa: PLC0415
-    from agent.commands.hook import add_hook_parser  # noqa: PLC0415
-    from agent.commands.record import add_record_parser  # noqa: PLC0415
-    from agent.commands.run import add_run_parser  # noqa: PLC0415
-    from agent.commands.seal import add_seal_parser  # noqa: PLC0415
-    from agent.commands.settings import add_settings_parser  # noqa: PLC0415
+PARSER_ADDERS = {
+    "agent.commands.run": "add_run_parser",
+    "agent.commands.enrol": "add_enrol_parser",
+    "agent.commands.hook": "add_hook_parser",
+    "agent.commands.control": "add_control_parsers",
+    "agent.commands.settings": "add_settings_parser",
+    "agent.commands.doctor": "add_doctor_parser",
+    "agent.commands.seal": "add_seal_parser",
+    "agent.commands.record": "add_record_parser",
+}
+"""The function in each command module that adds its subcommand(s) to the parser."""
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with `command`'s subcommand only (so only its module is imported: `settings`
+    does not load the capture stack), or with every command for help and unknown words."""
     parser = argparse.ArgumentParser(prog=PROG, description="Callreel training-recording agent.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    add_run_parser(commands)
-    add_enrol_parser(commands)
-    add_hook_parser(commands)
-    add_control_parsers(commands)
-    add_settings_parser(commands)
-    add_doctor_parser(commands)
-
-    add_seal_parser(commands)
-    add_record_parser(commands)
+    chosen = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else PARSER_ADDERS
+    for module_name in chosen:
+        module = importlib.import_module(module_name)
+        getattr(module, PARSER_ADDERS[module_name])(commands)
     return parser
 
 
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         from agent.commands.hook import main as hook_main  # noqa: PLC0415
 
         return hook_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     module = importlib.import_module(COMMAND_MODULES[args.command])
     run_command = cast(Callable[[argparse.Namespace], int], module.run_command)
     return run_command(args)

@@ -54,7 +54,8 @@ from agent.capture.encoder import AUDIO_RATE, EncodedSegment, EncoderSettings, S
 from agent.vault_connection.client import DeviceClient, enrol
 from protocol.keys import VaultRecipient
 from protocol.pinned_tls import client_ssl_context
-from protocol.recording_metadata import ConsentMode, ConsentRecord, RecordingMetadata
+from protocol.recording_metadata import ConsentRecord, RecordingMetadata
+from protocol.recording_vocabulary import ConsentMode
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
 from protocol.segments.seal import RecordingSealer
 from protocol.signing import DeviceKey

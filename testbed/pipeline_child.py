@@ -30,7 +30,7 @@ from agent.capture.window.factory import create_locator
 from agent.commands.record import AUDIO_SETTLE_SECONDS
 from agent.spool.spool import Spool
 from protocol.keys import VaultRecipient
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 from protocol.segments.seal import RecordingSealer
 
 

@@ -11,7 +11,8 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from protocol.recording_metadata import BlankReason, PauseSource, RecordingMetadataView
+from protocol.recording_metadata import RecordingMetadataView
+from protocol.recording_vocabulary import BlankReason, PauseSource
 
 
 class MarkerKind(enum.StrEnum):

@@ -22,7 +22,7 @@ import numpy as np
 from agent.capture.geometry import Rect
 from agent.capture.mask import Pixels, black_out, kept_pixels_mask
 from agent.capture.window.base import Visibility, WindowSnapshot
-from protocol.recording_metadata import BlankReason
+from protocol.recording_vocabulary import BlankReason
 
 DEFAULT_FRAME_SIZE = (1280, 720)
 

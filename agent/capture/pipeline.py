@@ -31,15 +31,8 @@ from agent.capture.audio.timeline import Samples
 from agent.capture.encoder import EncodedSegment, EncoderSettings, Segmenter
 from agent.capture.grab import MaskedGrabber
 from agent.spool.spool import RecordingState, Spool
-from protocol.recording_metadata import (
-    BlankReason,
-    BlankSpan,
-    ConsentMode,
-    ConsentRecord,
-    PauseSource,
-    PauseSpan,
-    RecordingMetadata,
-)
+from protocol.recording_metadata import BlankSpan, ConsentRecord, PauseSpan, RecordingMetadata
+from protocol.recording_vocabulary import BlankReason, ConsentMode, PauseSource
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
 from protocol.segments.seal import RecordingSealer
 

@@ -73,7 +73,8 @@ from agent.session.vocabulary import (
 from agent.settings.layers import SettingShown
 from agent.spool.spool import RecordingState, Spool
 from protocol.api.agent import TrainingSessionView
-from protocol.recording_metadata import ConsentDecision, ConsentMode, ConsentRecord, PauseSource
+from protocol.recording_metadata import ConsentRecord
+from protocol.recording_vocabulary import ConsentDecision, ConsentMode, PauseSource
 
 log = logging.getLogger(__name__)
 

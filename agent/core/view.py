@@ -15,7 +15,7 @@ import numpy as np
 
 from agent.session.vocabulary import RecordingId, State
 from agent.settings.layers import SettingShown
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 
 
 @dataclass(frozen=True, slots=True)

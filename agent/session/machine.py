@@ -97,7 +97,7 @@ from agent.session.vocabulary import (
     TimerKind,
     TrainingSession,
 )
-from protocol.recording_metadata import ConsentDecision, PauseSource
+from protocol.recording_vocabulary import ConsentDecision, PauseSource
 
 
 @dataclass(frozen=True, slots=True)

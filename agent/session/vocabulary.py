@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias, get_args
 
-from protocol.recording_metadata import ConsentDecision, PauseSource
+from protocol.recording_vocabulary import ConsentDecision, PauseSource
 
 RecordingId: TypeAlias = uuid.UUID
 """One recording, from the machine's ShowNotice to the vault."""

@@ -17,7 +17,7 @@ import tomllib
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from agent.settings.fields import FIELDS, Kind
+from agent.settings.fields import FIELDS, FieldSpec, Kind, parse_text
 
 DEFAULT_POLICY_FILE = Path("/etc/callreel/policy.toml")
 MAX_POLICY_BYTES = 64 * 1024
@@ -193,9 +193,12 @@ def _from_plist(value: object) -> object:
 def registry_values_to_settings(values: list[tuple[str, int, object]]) -> dict[str, object]:
     """(value name, registry type, raw value) as winreg.EnumValue gives them -> settings.
 
-    Registry values have no boolean or floating point type, so IT sets booleans as REG_DWORD
-    0/1 and numbers with a fraction as REG_SZ text. Names that are not settings pass through
-    unchanged, for agent/settings/layers.py to refuse as unknown.
+    Registry values have no boolean or floating point type, so Group Policy sets booleans as
+    REG_DWORD 0/1 and numbers with a fraction as REG_SZ text. Any setting may also be REG_SZ
+    text as `callreel-agent settings set` takes it (true/false, 500, names separated by
+    commas): the MSI writes its properties so, because Windows Installer reads a value back
+    for an upgrade exactly only as text. Names that are not settings pass through unchanged,
+    for agent/settings/layers.py to refuse as unknown.
     """
     settings: dict[str, object] = {}
     for name, reg_type, raw in values:
@@ -203,14 +206,14 @@ def registry_values_to_settings(values: list[tuple[str, int, object]]) -> dict[s
         if spec is None:
             settings[name] = raw
             continue
-        converted = _from_registry(spec.kind, reg_type, raw)
+        converted = _from_registry(spec, reg_type, raw)
         if converted is None:
             expected = {
                 Kind.TEXT: "REG_SZ text",
                 Kind.NUMBER: "REG_SZ text such as 7.5 (or a REG_DWORD whole number)",
-                Kind.WHOLE: "a REG_DWORD or REG_QWORD",
-                Kind.BOOLEAN: "a REG_DWORD 0 (false) or 1 (true)",
-                Kind.NAMES: "a REG_MULTI_SZ list of names",
+                Kind.WHOLE: "a REG_DWORD or REG_QWORD, or REG_SZ text such as 500",
+                Kind.BOOLEAN: "a REG_DWORD 0 (false) or 1 (true), or REG_SZ text true or false",
+                Kind.NAMES: "a REG_MULTI_SZ list of names, or REG_SZ names separated by commas",
             }[spec.kind]
             got = _REG_TYPE_NAMES.get(reg_type, f"registry type {reg_type}")
             raise PolicyError(
@@ -221,10 +224,14 @@ def registry_values_to_settings(values: list[tuple[str, int, object]]) -> dict[s
     return settings
 
 
-def _from_registry(kind: Kind, reg_type: int, raw: object) -> object | None:
+def _from_registry(spec: FieldSpec, reg_type: int, raw: object) -> object | None:
     """The setting's value, or None when the registry type does not fit the field."""
-    if kind is Kind.TEXT and reg_type == REG_SZ and isinstance(raw, str):
-        return raw
+    kind = spec.kind
+    if reg_type == REG_SZ and isinstance(raw, str):
+        try:
+            return parse_text(spec, raw)
+        except ValueError:
+            return None
     if reg_type in (REG_DWORD, REG_QWORD) and isinstance(raw, int):
         if kind is Kind.WHOLE:
             return raw
@@ -233,11 +240,6 @@ def _from_registry(kind: Kind, reg_type: int, raw: object) -> object | None:
         if kind is Kind.BOOLEAN and raw in (0, 1):
             return raw == 1
         return None
-    if kind is Kind.NUMBER and reg_type == REG_SZ and isinstance(raw, str):
-        try:
-            return float(raw.strip())
-        except ValueError:
-            return None
     if kind is Kind.NAMES and reg_type == REG_MULTI_SZ and isinstance(raw, list | tuple):
         return tuple(str(item) for item in raw)
     return None

@@ -14,7 +14,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPen, QPixmap
 
 from agent.core.view import AgentStatus
 from agent.session.vocabulary import State
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 
 ICON_SIZE = 64
 

@@ -20,7 +20,7 @@ from agent.ui.bridge import QtAgentView
 from agent.ui.literal_text import literal
 from agent.ui.notice import NoticeWindow
 from agent.ui.tray import TrayIndicator
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 
 _log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from agent.session.vocabulary import State
 from agent.settings.layers import SettingShown
 from agent.ui.icons import badge_for, headline, state_icon, status_lines
 from agent.ui.literal_text import menu_text, tooltip_text
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 
 PERSONAL_CALLS_SETTING = "personal_calls_allowed"
 MANAGED_SUFFIX = " (managed by your organisation)"

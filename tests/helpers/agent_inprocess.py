@@ -41,7 +41,7 @@ from agent.spool.spool import Spool
 from agent.ui.bridge import QtAgentView
 from agent.ui.shell import AgentShell
 from protocol.keys import VaultIdentity, VaultRecipient
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 from testbed.pulse import PulseServer
 
 BUSINESS_TITLE = "CRM - Orders"

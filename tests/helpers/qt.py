@@ -14,7 +14,7 @@ from Xlib.display import Display
 from agent.core.view import AgentStatus, SessionSummary
 from agent.session.vocabulary import RecordingId, State
 from agent.settings.layers import SettingShown
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 from testbed.programs import require_program
 
 _TRAY_SELECTION = "_NET_SYSTEM_TRAY_S0"

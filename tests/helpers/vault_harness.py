@@ -25,7 +25,8 @@ from agent.vault_connection.client import DeviceClient, enrol
 from protocol.api.vocabulary import Purpose
 from protocol.keys import VaultIdentity, VaultRecipient
 from protocol.pinned_tls import client_ssl_context
-from protocol.recording_metadata import ConsentMode, ConsentRecord, RecordingMetadata
+from protocol.recording_metadata import ConsentRecord, RecordingMetadata
+from protocol.recording_vocabulary import ConsentMode
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
 from protocol.segments.seal import RecordingSealer
 from protocol.signing import DeviceKey

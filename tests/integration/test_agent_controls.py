@@ -50,7 +50,8 @@ from agent.spool.spool import RecordingState
 from agent.ui.notice import NoticeWindow
 from agent.ui.tray import MANAGED_SUFFIX
 from protocol.keys import VaultIdentity
-from protocol.recording_metadata import BlankReason, PauseSource, RecordingMetadata
+from protocol.recording_metadata import RecordingMetadata
+from protocol.recording_vocabulary import BlankReason, PauseSource
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
 from protocol.segments.unseal import open_segment
 from testbed.pulse import PulseServer

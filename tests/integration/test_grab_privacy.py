@@ -17,7 +17,7 @@ from agent.capture.grab import MaskedGrabber
 from agent.capture.kept_pixels import KeptPixels, MaskedFrame
 from agent.capture.window.base import WindowMatch
 from agent.capture.window.factory import create_locator
-from protocol.recording_metadata import BlankReason
+from protocol.recording_vocabulary import BlankReason
 from tests.helpers.desktop import Desktop
 
 BUSINESS = Rect(200, 150, 640, 400)

@@ -18,7 +18,7 @@ from agent.hotkey.x11 import X11Hotkey
 from agent.session.vocabulary import State
 from agent.ui.bridge import QtAgentView
 from agent.ui.shell import AgentShell
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 from testbed.x_display import XServer
 from tests.helpers.qt import FakeControls, make_status, xdotool
 

@@ -20,7 +20,7 @@ from agent.capture.pipeline import CapturePipeline
 from agent.settings.fields import AgentSettings
 from agent.spool.spool import Spool
 from protocol.keys import VaultIdentity
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 from testbed.pulse import PulseServer
 from testbed.waiting import wait_for
 from tests.helpers.agent_inprocess import use_pulse_in_process

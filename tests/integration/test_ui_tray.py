@@ -16,7 +16,7 @@ from agent.ui.bridge import QtAgentView
 from agent.ui.icons import ICON_SIZE, STATE_COLOURS, STATE_WORDS
 from agent.ui.shell import AgentShell
 from agent.ui.tray import MANAGED_SUFFIX, TrayIndicator
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 from tests.helpers.qt import FakeControls, make_status
 
 # A point of each icon that shows the state's colour (the icons differ in shape too).

@@ -16,7 +16,7 @@ from agent.session.vocabulary import State
 from agent.ui.agent_window import NO_PREVIEW, PREVIEW_CAPTION, AgentWindow, frame_to_image
 from agent.ui.bridge import QtAgentView
 from agent.ui.shell import AgentShell
-from protocol.recording_metadata import PauseSource
+from protocol.recording_vocabulary import PauseSource
 from tests.helpers.qt import FakeControls, make_status
 from tests.helpers.recording_ids import rec
 

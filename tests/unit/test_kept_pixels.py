@@ -13,7 +13,7 @@ import pytest
 from agent.capture.geometry import Rect
 from agent.capture.kept_pixels import Grab, KeptPixels, MaskedFrame, on_screen_area
 from agent.capture.window.base import Visibility, WindowSnapshot
-from protocol.recording_metadata import BlankReason
+from protocol.recording_vocabulary import BlankReason
 
 SCREEN = Rect(0, 0, 800, 600)
 TARGET = Rect(100, 100, 200, 100)

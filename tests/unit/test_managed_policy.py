@@ -172,16 +172,35 @@ def test_registry_values_convert_to_settings_types() -> None:
     assert isinstance(converted["consent_timeout_s"], float)
 
 
+def test_registry_text_as_the_msi_writes_it_converts_for_every_kind() -> None:
+    converted = registry_values_to_settings(
+        [
+            ("consent_required", REG_SZ, "true"),
+            ("personal_calls_allowed", REG_SZ, "false"),
+            ("upload_limit_kbps", REG_SZ, "800"),
+            ("consent_timeout_s", REG_SZ, "45"),
+            ("detectors", REG_SZ, "hook, baresip"),
+        ]
+    )
+    assert converted == {
+        "consent_required": True,
+        "personal_calls_allowed": False,
+        "upload_limit_kbps": 800,
+        "consent_timeout_s": 45.0,
+        "detectors": ("hook", "baresip"),
+    }
+
+
 @pytest.mark.parametrize(
     ("name", "reg_type", "raw", "expected"),
     [
         ("consent_required", REG_DWORD, 2, "REG_DWORD 0 \\(false\\) or 1 \\(true\\)"),
-        ("consent_required", REG_SZ, "true", "REG_DWORD 0"),
+        ("consent_required", REG_SZ, "yes", "REG_DWORD 0"),
         ("notice_lead_time_s", REG_SZ, "ten", "REG_SZ text such as 7.5"),
-        ("upload_limit_kbps", REG_SZ, "800", "REG_DWORD or REG_QWORD"),
+        ("upload_limit_kbps", REG_SZ, "800 kbps", "REG_DWORD or REG_QWORD"),
         ("vault_url", REG_DWORD, 1, "REG_SZ text"),
         ("vault_url", REG_EXPAND_SZ, "%VAULT%", "REG_SZ text"),
-        ("detectors", REG_SZ, "hook", "REG_MULTI_SZ"),
+        ("detectors", REG_MULTI_SZ, "hook", "REG_MULTI_SZ"),
     ],
 )
 def test_registry_values_of_the_wrong_type_are_refused(

@@ -13,17 +13,14 @@ import pytest
 from protocol.recording_metadata import (
     MAX_METADATA_BYTES,
     METADATA_VERSION,
-    BlankReason,
     BlankSpan,
-    ConsentDecision,
-    ConsentMode,
     ConsentRecord,
     MetadataError,
-    PauseSource,
     PauseSpan,
     RecordingMetadata,
     parse_metadata,
 )
+from protocol.recording_vocabulary import BlankReason, ConsentDecision, ConsentMode, PauseSource
 
 RECORDING = uuid.UUID(int=42)
 

@@ -58,7 +58,7 @@ from agent.session.vocabulary import (
     TimerKind,
     TrainingSession,
 )
-from protocol.recording_metadata import ConsentDecision, PauseSource
+from protocol.recording_vocabulary import ConsentDecision, PauseSource
 from tests.helpers.recording_ids import rec
 
 START = 1_700_000_000.0
