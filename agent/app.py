@@ -44,9 +44,13 @@ from agent.vault_connection.enrolment import (
     EnrolmentError,
     device_client,
     enrol_from_policy,
+    trusted_pins,
 )
+from agent.vault_connection.kept_enrolment import KeptEnrolment
 from agent.vault_connection.local_vault import running_local_vault
+from agent.vault_connection.proxy_choice import DIRECT
 from agent.vault_connection.recipient_follower import RecipientFollower
+from agent.vault_connection.tls_pin_follower import TlsPinFollower
 from protocol.private_directories import NotPrivateError, make_private
 from protocol.recording_vocabulary import PauseSource
 from protocol.version import VERSION
@@ -198,6 +202,11 @@ def _run_locked(
         )
         stack.callback(capture.close_preview)
 
+        # The embedded local vault is this machine's own: no proxy, no policy keys.
+        policy_pins = settings.vault_tls_pins if settings.vault_url else ()
+        proxy_setting = settings.vault_proxy if settings.vault_url else DIRECT
+        pins = trusted_pins(enrolment.pins(), policy_pins)
+
         existing = QApplication.instance()
         app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
         app.setApplicationName("Callreel")
@@ -209,7 +218,7 @@ def _run_locked(
             spool=spool,
             capture=capture,
             view=view,
-            vault=stack.enter_context(device_client(paths, enrolment)),
+            vault=stack.enter_context(device_client(paths, enrolment, pins, proxy_setting)),
             settings_shown=shown,
             session_poll_s=settings.session_poll_s,
             session_wait_s=settings.session_wait_s,
@@ -217,19 +226,18 @@ def _run_locked(
             preview=capture.preview,
             agent_name=enrolment.agent,
         )
-        follower = RecipientFollower(
-            enrolment,
-            paths.enrolment_file if _enrolled_here(paths, enrolment) else None,
-            capture.seal_to,
+        kept = KeptEnrolment(
+            enrolment, paths.enrolment_file if _enrolled_here(paths, enrolment) else None
         )
         uploader = Uploader(
             spool,
-            stack.enter_context(device_client(paths, enrolment)),
+            stack.enter_context(device_client(paths, enrolment, pins, proxy_setting)),
             agent_version=VERSION,
             limit_kbps=settings.upload_limit_kbps,
             heartbeat_s=settings.heartbeat_s,
             on_change=lambda status: core.on_upload_status(_upload_summary(status)),
-            on_vault_recipient=follower,
+            on_vault_recipient=RecipientFollower(kept, capture.seal_to),
+            on_vault_tls_pins=TlsPinFollower(kept, pins, policy_pins),
         )
         uploader_box.append(uploader)
         shell = AgentShell(view, core)

@@ -17,6 +17,7 @@ from vault.assemble_command import add_assemble_parser, run_assemble
 from vault.backup_commands import add_backup_parsers, run_backup
 from vault.fleet_commands import add_fleet_parser, run_fleet
 from vault.remote_commands import add_remote_parsers, run_remote
+from vault.tls_commands import add_tls_parser, run_tls
 from vault.verify_export_command import add_verify_export_parser, run_verify_export
 
 PROG = "callreel-vault"
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backup_parsers(commands)
     add_fleet_parser(commands)
     add_remote_parsers(commands)
+    add_tls_parser(commands)
     add_verify_export_parser(commands)
     return parser
 
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_assemble(args)
     if args.command == "unseal":
         return _unseal(args)
-    for runner in (run_admin, run_backup, run_remote, run_fleet):
+    for runner in (run_admin, run_backup, run_remote, run_fleet, run_tls):
         result = runner(args)
         if result is not None:
             return result

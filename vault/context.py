@@ -35,6 +35,9 @@ class VaultContext:
     scratch: Path | None = None
     """Where upload bodies are spooled while their signature is checked (None: the system's
     temporary directory)."""
+    announced_tls_pins: Callable[[], list[str]] | None = None
+    """The TLS keys agents are told to trust at each heartbeat (vault/tls_announcement.py);
+    None: not told (a vault served by something else)."""
 
 
 def identity_for(ctx: VaultContext, key_id: bytes) -> VaultIdentity | None:

@@ -3,6 +3,7 @@ embedded default the SQLite database and the segments), or PostgreSQL and S3 by 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from vault.key_rotation import IDENTITY_FILE, retired_identities
 from vault.storage.disk import DiskStore
 from vault.storage.factory import open_segment_store
 from vault.tls import TlsFiles, ensure_certificate
+from vault.tls_announcement import AnnouncedTlsPins
 
 TLS_DIRECTORY = "tls"
 SCRATCH_DIRECTORY = "tmp"
@@ -138,6 +140,9 @@ def serve(
     listening_on = () if host in ("0.0.0.0", "::") else (host,)  # noqa: S104
     names = tuple(dict.fromkeys([*hostnames, "localhost", "127.0.0.1", *listening_on]))
     tls: TlsFiles = ensure_certificate(where.data / TLS_DIRECTORY, names)
+    ctx = dataclasses.replace(
+        ctx, announced_tls_pins=AnnouncedTlsPins(where.data / TLS_DIRECTORY, tls.key_pin)
+    )
 
     def listening(bound_port: int) -> None:
         url = _url(host, bound_port)
@@ -145,7 +150,7 @@ def serve(
             f"callreel-vault: serving {url} (data {where.data}, segments"
             f" {ctx.store.describe()})\n"
             f"callreel-vault: certificate {tls.cert_path} SHA-256 {tls.fingerprint_sha256_hex};"
-            " agents pin this file"
+            f" agents pin its key {tls.key_pin}"
         )
         if ready_file is not None:
             ready = ServeReady(

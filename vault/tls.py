@@ -1,11 +1,12 @@
 """The embedded vault's HTTPS certificate, and the client context that pins it.
 
 On first start `ensure_certificate` makes a self-signed ECDSA P-256 certificate for the vault's
-host names and addresses. It is its own CA (basicConstraints CA:TRUE), so agents and the CLI
-can pin it by using it as their only CA file (`client_ssl_context`). Later starts reuse the
-files unchanged: replacing the certificate silently would cut off every agent that pinned it,
-so anything unexpected (SANs that no longer cover the host, a mismatched or expired pair, a
-half-present pair) is an error that says how to regenerate on purpose.
+host names and addresses. It is its own CA (basicConstraints CA:TRUE), so the CLI can pin it
+by using it as its only CA file (`client_ssl_context`); agents pin its key (`key_pin`). Later
+starts reuse the files unchanged: replacing the key silently would cut off every agent that
+pinned it, so anything unexpected (SANs that no longer cover the host, a mismatched or expired
+pair, a half-present pair) is an error that says how to regenerate on purpose. A new key is
+announced first and switched to later: vault/tls_rotation.py.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from filelock import FileLock, Timeout
 from protocol.atomic_files import atomic_output
 from protocol.keys import KeyFileError, read_private_file
 from protocol.pinned_tls import CERT_FILENAME, TlsCertificateError
+from protocol.tls_pins import pin_of_public_key_info
 
 KEY_FILENAME = "vault-tls.key"
 LOCK_FILENAME = ".vault-tls.lock"
 DEFAULT_HOSTNAMES = ("localhost", "127.0.0.1")
 VALIDITY_DAYS = 825
 # Backdate a little so a client whose clock is slightly behind still accepts a new cert.
-_BACKDATE = datetime.timedelta(minutes=5)
+BACKDATE = datetime.timedelta(minutes=5)
 _DNS_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _MAX_FILE_BYTES = 1024 * 1024
 
@@ -45,6 +47,9 @@ class TlsFiles:
     cert_path: Path
     key_path: Path
     fingerprint_sha256_hex: str
+    key_pin: str
+    """What agents trust: the pin of the certificate's key (protocol/tls_pins.py)."""
+    not_before: datetime.datetime
 
 
 def certificate_fingerprint(cert_pem: bytes) -> str:
@@ -94,7 +99,9 @@ def _parse_hostnames(hostnames: Sequence[str]) -> tuple[list[str], list[IpAddres
 def _regenerate_hint(cert_path: Path, key_path: Path) -> str:
     return (
         f"to make a new certificate, stop the vault, delete {cert_path} and {key_path}, and"
-        " start it again; then give every agent and CLI the new certificate file to pin"
+        " start it again; then give every agent the new key's pin (the vault_tls_pins policy)"
+        " and the CLI the new certificate file. (To change a working key, announce the next"
+        " one instead: callreel-vault tls prepare-rotation.)"
     )
 
 
@@ -105,15 +112,18 @@ def _read_private_file(path: Path) -> bytes:
         raise TlsCertificateError(str(exc)) from None
 
 
-def _load_existing(
+def check_pair(
     cert_path: Path,
     key_path: Path,
     dns_names: list[str],
     addresses: list[IpAddress],
     now: datetime.datetime,
+    *,
+    hint: str | None = None,
 ) -> TlsFiles:
+    """The pair's facts, once it is a matching, current pair covering these names."""
     key_pem = _read_private_file(key_path)
-    hint = _regenerate_hint(cert_path, key_path)
+    hint = hint or _regenerate_hint(cert_path, key_path)
     try:
         cert_pem = cert_path.read_bytes()
     except OSError as exc:
@@ -164,10 +174,27 @@ def _load_existing(
         cert_path=cert_path,
         key_path=key_path,
         fingerprint_sha256_hex=certificate.fingerprint(hashes.SHA256()).hex(),
+        key_pin=pin_of_public_key_info(certificate.public_key().public_bytes(*spki)),
+        not_before=certificate.not_valid_before_utc,
     )
 
 
-def _generate(
+def certificate_names(cert_path: Path) -> tuple[list[str], list[IpAddress]]:
+    """The DNS names and addresses a certificate covers (a next one covers the same)."""
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_path.read_bytes()[:_MAX_FILE_BYTES])
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound) as exc:
+        raise TlsCertificateError(f"cannot read the names {cert_path} covers: {exc}") from None
+    addresses = [
+        address
+        for address in san.get_values_for_type(x509.IPAddress)
+        if isinstance(address, ipaddress.IPv4Address | ipaddress.IPv6Address)
+    ]
+    return list(san.get_values_for_type(x509.DNSName)), addresses
+
+
+def write_new_pair(
     cert_path: Path,
     key_path: Path,
     dns_names: list[str],
@@ -191,7 +218,7 @@ def _generate(
         .issuer_name(name)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
+        .not_valid_before(now - BACKDATE)
         .not_valid_after(now + datetime.timedelta(days=VALIDITY_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
@@ -272,10 +299,10 @@ def ensure_certificate(
                     " be given the new certificate file to pin)"
                 )
             if not cert_exists:
-                _generate(cert_path, key_path, dns_names, addresses, now)
+                write_new_pair(cert_path, key_path, dns_names, addresses, now)
         finally:
             lock.release()
-    return _load_existing(cert_path, key_path, dns_names, addresses, now)
+    return check_pair(cert_path, key_path, dns_names, addresses, now)
 
 
 def server_ssl_context(files: TlsFiles) -> ssl.SSLContext:

@@ -51,12 +51,20 @@ def _read_token(source: str) -> str:
 
 def _enrol(args: argparse.Namespace, paths: AgentPaths) -> Enrolment:
     given = [args.vault, args.ca, args.token_file]
-    if all(value is not None for value in given):
-        return enrol_device(paths, args.vault, args.ca, _read_token(args.token_file))
-    if any(value is not None for value in given):
+    if any(value is not None for value in given) and None in given:
         raise EnrolmentError("give all of --vault, --ca and --token-file, or none (policy)")
+    # Policy applies either way: its proxy and the vault keys it trusts.
     managed = PolicyFile(args.policy_file) if args.policy_file else default_managed_source()
     settings = load_settings(paths.user_settings_file, managed).values
+    if args.vault is not None:
+        return enrol_device(
+            paths,
+            args.vault,
+            args.ca,
+            _read_token(args.token_file),
+            policy_pins=settings.vault_tls_pins,
+            proxy_setting=settings.vault_proxy,
+        )
     if not settings.vault_url:
         raise EnrolmentError(
             f"{managed.describe()} names no vault_url; give --vault, --ca and --token-file"

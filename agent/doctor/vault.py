@@ -1,25 +1,28 @@
-"""Doctor checks for the vault: enrolment, the pinned TLS certificate, health and the device."""
+"""Doctor checks for the vault: enrolment, the proxy, the pinned TLS key, health and the device."""
 
 from __future__ import annotations
 
 import datetime
-import json
-import socket
-import ssl
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
+from cryptography import x509
 
 from agent.doctor.result import CheckResult, fail, ok, warn
 from agent.paths import AgentPaths
 from agent.settings.fields import AgentSettings
-from agent.vault_connection.client import DeviceClient, VaultRequestError
+from agent.vault_connection.client import DeviceClient, VaultRequestError, untrusted_key
+from agent.vault_connection.enrolment import (
+    Enrolment,
+    EnrolmentError,
+    trusted_pins,
+    vault_http_client,
+)
 from agent.vault_connection.local_vault import missing_vault_part
+from agent.vault_connection.proxy_choice import ProxyChoiceError, choose_proxy
 from protocol.keys import KeyFileError
-from protocol.pinned_tls import TlsCertificateError, client_ssl_context
+from protocol.pinned_tls import certificate_pin
 from protocol.signing import DeviceKey
 
 TIMEOUT_S = 5.0
@@ -30,7 +33,7 @@ _ENROL_AGAIN = "enrol again with callreel-agent enrol"
 @dataclass(frozen=True, slots=True)
 class _Enrolment:
     vault_url: str
-    ca_file: str
+    pins: tuple[str, ...]
     device_id: uuid.UUID
     agent: str
     key: DeviceKey
@@ -44,18 +47,10 @@ def _read_enrolment(paths: AgentPaths) -> _Enrolment | CheckResult:
             f"not enrolled: {paths.enrolment_file} does not exist",
             "enrol this machine with callreel-agent enrol (IT gives the token)",
         )
-    try:
-        data = json.loads(paths.enrolment_file.read_text(encoding="utf-8"))
-        vault_url, ca_file, agent = str(data["vault_url"]), str(data["ca_file"]), str(data["agent"])
-        device_id = uuid.UUID(str(data["device_id"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return fail(
-            name, f"{paths.enrolment_file} is unreadable or incomplete: {exc}", _ENROL_AGAIN
-        )
     if not paths.device_key_file.exists():
         return fail(
             name,
-            f"enrolled as device {device_id}, but the device key {paths.device_key_file}"
+            f"enrolled ({paths.enrolment_file}), but the device key {paths.device_key_file}"
             " is missing",
             f"restore the key from backup, or {_ENROL_AGAIN}",
         )
@@ -63,94 +58,89 @@ def _read_enrolment(paths: AgentPaths) -> _Enrolment | CheckResult:
         key = DeviceKey.load(paths.device_key_file)
     except KeyFileError as exc:
         return fail(name, str(exc), f"chmod 600 {paths.device_key_file}, or {_ENROL_AGAIN}")
-    return _Enrolment(vault_url, ca_file, device_id, agent, key)
+    try:
+        # As the agent reads it: a 0.1.0 enrolment's pin comes from its certificate file.
+        enrolment = Enrolment.load(paths.enrolment_file)
+    except EnrolmentError as exc:
+        return fail(name, str(exc), _ENROL_AGAIN)
+    return _Enrolment(
+        enrolment.vault_url, enrolment.pins(), enrolment.device_id, enrolment.agent, key
+    )
 
 
-def _check_tls(url: str, ca_file: Path) -> tuple[CheckResult, ssl.SSLContext | None]:
+def _peer_certificate(response: httpx.Response) -> bytes | None:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    # httpcore hands over the C-level _ssl object, or an ssl.SSLObject through a TLS proxy.
+    getpeercert = getattr(ssl_object, "getpeercert", None)
+    certificate = getpeercert(True) if callable(getpeercert) else None
+    return certificate if isinstance(certificate, bytes) else None
+
+
+def _check_tls(client: httpx.Client, url: str) -> CheckResult:
+    """The vault's TLS key against the trusted pins (checked in the handshake, through the
+    proxy if there is one), and its certificate's expiry."""
     name = "vault-tls"
     try:
-        context = client_ssl_context(ca_file)
-    except TlsCertificateError as exc:
-        return fail(name, str(exc), f"restore the pinned certificate file, or {_ENROL_AGAIN}"), None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or 443
-    try:
-        raw = socket.create_connection((host, port), timeout=TIMEOUT_S)
-    except OSError as exc:
-        return (
-            fail(
+        with client.stream("GET", "/api/v1/health") as response:
+            certificate_der = _peer_certificate(response)
+    except httpx.TransportError as exc:
+        refused = untrusted_key(exc)
+        if refused is not None:
+            return fail(
                 name,
-                f"the vault at {url} is unreachable: {exc}",
-                "check the network and that the vault is running; ask IT if it persists",
-            ),
-            None,
-        )
-    try:
-        with context.wrap_socket(raw, server_hostname=host) as tls:
-            certificate = tls.getpeercert() or {}
-    except ssl.SSLCertVerificationError as exc:
-        if exc.verify_code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
-            return (
-                fail(
-                    name,
-                    f"the vault's certificate does not cover {host}: {exc.verify_message}",
-                    "use the vault URL with a name or address its certificate lists",
-                ),
-                None,
+                f"the vault at {url} presented the TLS key {refused.seen}, which this machine"
+                f" does not trust (it trusts {', '.join(refused.trusted)})",
+                "if IT replaced the vault's TLS key on purpose, IT adds that pin to the"
+                " vault_tls_pins policy (and next time announces the key first: callreel-vault"
+                " tls prepare-rotation); otherwise something between this machine and the vault"
+                " intercepts the connection: tell IT",
             )
-        return (
-            fail(
-                name,
-                f"the vault's certificate is not the one pinned at enrolment ({ca_file}):"
-                f" {exc.verify_message}",
-                "if the vault's certificate was replaced on purpose, enrol again with the new"
-                " certificate file; otherwise something between here and the vault intercepts"
-                " the connection: tell IT",
-            ),
-            None,
+        return fail(
+            name,
+            f"the vault at {url} is unreachable: {exc}",
+            "check the network, the proxy and that the vault is running; ask IT if it persists",
         )
-    except (OSError, ssl.SSLError) as exc:
-        raw.close()
-        return fail(name, f"TLS handshake with {url} failed: {exc}", "tell IT"), None
-    expires = datetime.datetime.fromtimestamp(
-        ssl.cert_time_to_seconds(str(certificate.get("notAfter"))), datetime.UTC
-    )
+    if certificate_der is None:
+        return fail(name, f"{url} answered without TLS details", "tell IT")
+    certificate = x509.load_der_x509_certificate(certificate_der)
+    expires = certificate.not_valid_after_utc
     left = expires - datetime.datetime.now(datetime.UTC)
     if left < EXPIRY_WARNING:
-        return (
-            warn(
-                name,
-                f"the vault's certificate expires on {expires:%Y-%m-%d} ({left.days} days)",
-                "ask the vault's administrator to renew it; agents then enrol with the new one",
-            ),
-            context,
+        return warn(
+            name,
+            f"the vault's certificate expires on {expires:%Y-%m-%d} ({left.days} days)",
+            "ask the vault's administrator to renew it (callreel-vault tls prepare-rotation,"
+            " then rotate once every device has sent a heartbeat)",
         )
-    return ok(name, f"pinned certificate matches, valid until {expires:%Y-%m-%d}"), context
+    return ok(
+        name,
+        f"the vault's TLS key {certificate_pin(certificate_der)} is trusted; its certificate"
+        f" is valid until {expires:%Y-%m-%d}",
+    )
 
 
-def _check_api(url: str, context: ssl.SSLContext, enrolment: _Enrolment) -> list[CheckResult]:
+def _check_api(client: httpx.Client, url: str, enrolment: _Enrolment) -> list[CheckResult]:
     results = []
-    with httpx.Client(base_url=url, verify=context, timeout=TIMEOUT_S) as client:
-        try:
-            response = client.get("/api/v1/health")
-            response.raise_for_status()
-            version = response.json().get("version", "unknown")
-        except (httpx.HTTPError, ValueError, AttributeError) as exc:
-            return [fail("vault-health", f"{url}/api/v1/health failed: {exc}", "tell IT")]
-        results.append(ok("vault-health", f"vault {version} at {url} is healthy"))
-        device = DeviceClient(client, enrolment.device_id, enrolment.key)
-        try:
-            sessions = device.sessions()
-        except VaultRequestError as exc:
-            if exc.status == 401:
-                fix = f"this device is not enrolled (or was revoked): {_ENROL_AGAIN}"
-            elif exc.status == 403:
-                fix = f"this device was revoked: {_ENROL_AGAIN}"
-            else:
-                fix = "retry later; tell IT if it persists" if exc.retryable else "tell IT"
-            results.append(fail("vault-device", f"device {enrolment.device_id}: {exc}", fix))
-            return results
+    try:
+        response = client.get("/api/v1/health")
+        response.raise_for_status()
+        version = response.json().get("version", "unknown")
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        return [fail("vault-health", f"{url}/api/v1/health failed: {exc}", "tell IT")]
+    results.append(ok("vault-health", f"vault {version} at {url} is healthy"))
+    device = DeviceClient(client, enrolment.device_id, enrolment.key)
+    try:
+        sessions = device.sessions()
+    except VaultRequestError as exc:
+        if exc.status == 401:
+            fix = f"this device is not enrolled (or was revoked): {_ENROL_AGAIN}"
+        elif exc.status == 403:
+            fix = f"this device was revoked: {_ENROL_AGAIN}"
+        else:
+            fix = "retry later; tell IT if it persists" if exc.retryable else "tell IT"
+        results.append(fail("vault-device", f"device {enrolment.device_id}: {exc}", fix))
+        return results
     results.append(
         ok(
             "vault-device",
@@ -182,7 +172,11 @@ def check_vault(config: AgentSettings, paths: AgentPaths) -> list[CheckResult]:
                 f" ({state})",
             )
         ]
-    results = [ok("vault", f"vault {config.vault_url}")]
+    try:
+        route = choose_proxy(config.vault_url, config.vault_proxy)
+    except ProxyChoiceError as exc:
+        return [fail("vault", str(exc), "set vault_proxy in the policy")]
+    results = [ok("vault", f"vault {config.vault_url}, reached {route.describe()}")]
     enrolment = _read_enrolment(paths)
     if isinstance(enrolment, CheckResult):
         results.append(enrolment)
@@ -199,9 +193,11 @@ def check_vault(config: AgentSettings, paths: AgentPaths) -> list[CheckResult]:
     results.append(
         ok("enrolment", f"device {enrolment.device_id} for agent {enrolment.agent}, key 0600")
     )
-    ca_file = Path(enrolment.ca_file or config.vault_ca_file)
-    tls, context = _check_tls(config.vault_url, ca_file)
-    results.append(tls)
-    if context is not None:
-        results += _check_api(config.vault_url, context, enrolment)
+    pins = trusted_pins(enrolment.pins, config.vault_tls_pins)
+    with vault_http_client(config.vault_url, pins, config.vault_proxy) as client:
+        client.timeout = httpx.Timeout(TIMEOUT_S)
+        tls = _check_tls(client, config.vault_url)
+        results.append(tls)
+        if tls.status != "fail":
+            results += _check_api(client, config.vault_url, enrolment)
     return results

@@ -26,6 +26,8 @@ from agent.detect.names import DetectorName
 from agent.hotkey.base import HotkeyError, parse_hotkey
 from agent.paths import AgentPaths
 from agent.session.vocabulary import CallPolicy
+from agent.vault_connection.proxy_choice import PROXY_EXAMPLE, vault_proxy_problem
+from protocol.tls_pins import MAX_KEPT_PINS, parse_pins
 
 
 class Kind(StrEnum):
@@ -129,6 +131,15 @@ def _enrolment_token(value: object) -> str | None:
     text = str(value)
     if text and not re.fullmatch(r"crf_[A-Za-z0-9_-]{32}", text):
         return "is not a fleet enrolment token (crf_ and 32 letters, digits, '_' or '-')"
+    return None
+
+
+def _tls_pins(value: object) -> str | None:
+    pins = value if isinstance(value, tuple | list) else ()
+    try:
+        parse_pins(pins, MAX_KEPT_PINS)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
@@ -258,6 +269,26 @@ class AgentSettings:
         "a path to a PEM file, or empty",
         _single_line,
         "The vault's certificate to trust (a PEM file). Empty: the one saved at enrolment.",
+    )
+    vault_tls_pins: tuple[str, ...] = _setting(
+        (),
+        Kind.NAMES,
+        _P,
+        f"up to {MAX_KEPT_PINS} pins (base64 SHA-256 of the key, 44 characters), or none",
+        _tls_pins,
+        "More vault TLS keys to trust, by pin (`callreel-vault tls status` prints them), besides"
+        " the one of enrolment and those the vault announces: for a key the vault could not"
+        " announce to every device in time. None: only those.",
+    )
+    vault_proxy: str = _setting(
+        "",
+        _TEXT,
+        _P,
+        f"empty, direct, or a proxy address such as {PROXY_EXAMPLE}",
+        vault_proxy_problem,
+        "How the agent reaches the vault: empty for the system's proxy (HTTPS_PROXY and"
+        " NO_PROXY, or Windows' Internet Settings; not a PAC script), direct for none, or an"
+        " HTTP proxy's address. The vault's key is checked through the proxy too.",
     )
     window_title_pattern: str = _setting(
         "",

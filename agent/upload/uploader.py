@@ -112,6 +112,7 @@ class Uploader:
         rng: random.Random | None = None,
         on_change: Callable[[UploadStatus], None] | None = None,
         on_vault_recipient: Callable[[str], None] | None = None,
+        on_vault_tls_pins: Callable[[list[str]], None] | None = None,
     ) -> None:
         if heartbeat_s <= 0:
             raise ValueError("heartbeat_s must be positive")
@@ -125,6 +126,7 @@ class Uploader:
         self._pacer = Pacer(limit_kbps, clock)
         self._on_change = on_change
         self._on_vault_recipient = on_vault_recipient
+        self._on_vault_tls_pins = on_vault_tls_pins
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -280,6 +282,8 @@ class Uploader:
             )
             if answer.vault_recipient and self._on_vault_recipient is not None:
                 self._on_vault_recipient(answer.vault_recipient)
+            if answer.vault_tls_pins and self._on_vault_tls_pins is not None:
+                self._on_vault_tls_pins(answer.vault_tls_pins)
         except VaultRequestError as exc:
             if _is_device_refusal(exc):
                 raise _DeviceRefusedError(str(exc)) from exc

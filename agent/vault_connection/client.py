@@ -39,6 +39,7 @@ from protocol.api.agent import (
 from protocol.api.base import Request
 from protocol.api.errors import ErrorBody
 from protocol.api.vocabulary import RecordingEnd
+from protocol.pinned_tls import VaultKeyNotTrustedError
 from protocol.signing import DeviceKey, sign_request
 
 RETRYABLE_STATUSES = frozenset({408, 429})
@@ -91,11 +92,27 @@ def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
             f"vault timed out: {exc}", status=None, code="timeout", retryable=True
         ) from None
     except httpx.TransportError as exc:
+        refused_key = untrusted_key(exc)
+        if refused_key is not None:
+            # Retried like an outage (the spool keeps everything), but said as what it is.
+            raise VaultRequestError(
+                str(refused_key), status=None, code="untrusted-vault-key", retryable=True
+            ) from None
         raise VaultRequestError(
             f"vault unreachable: {exc}", status=None, code="connection", retryable=True
         ) from None
     _raise_for(response)
     return response
+
+
+def untrusted_key(exc: BaseException) -> VaultKeyNotTrustedError | None:
+    """The pin refusal under httpx's and httpcore's wrappers, if that is what failed."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None or isinstance(seen, VaultKeyNotTrustedError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _parse(model: type[Answer], response: httpx.Response) -> Answer:

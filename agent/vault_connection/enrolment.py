@@ -1,17 +1,22 @@
-"""This machine's enrolment with a vault: the device key, the pinned certificate, the device id.
+"""This machine's enrolment with a vault: the device key, the vault's pinned TLS keys, the
+device id.
 
 `callreel-agent enrol --vault URL --ca FILE --token TOKEN` makes a new device key, presents it
-with IT's one-time token, and keeps what the vault answered in `enrolment.json`. The vault's
-certificate is copied next to it, so the agent keeps trusting exactly that certificate even if
-the file it was given moves. Nothing secret is written to the log or printed.
+with IT's one-time token, and keeps what the vault answered in `enrolment.json`, with the pin
+of the vault certificate's key (protocol/tls_pins.py). The certificate is copied next to it
+too, for older agents and for people to look at. An enrolment saved by 0.1.0 has only the
+certificate: its pin is computed from it when loaded. Nothing secret is logged or printed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import shutil
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +27,19 @@ from agent.paths import AgentPaths
 from agent.settings.fields import AgentSettings
 from agent.vault_connection.client import DeviceClient, VaultRequestError, enrol
 from agent.vault_connection.os_login import os_login
+from agent.vault_connection.proxy_choice import DIRECT, ProxyChoiceError, choose_proxy
 from protocol.atomic_files import atomic_output
 from protocol.keys import KeyFileError, VaultRecipient
-from protocol.pinned_tls import TlsCertificateError, client_ssl_context
+from protocol.pinned_tls import (
+    TlsCertificateError,
+    TrustedPins,
+    certificate_file_pin,
+    key_pinning_context,
+)
 from protocol.signing import DeviceKey
+from protocol.tls_pins import MAX_KEPT_PINS, TlsPinError, parse_pins
 
+log = logging.getLogger(__name__)
 PINNED_CA_NAME = "vault-ca.pem"
 MAX_ENROLMENT_BYTES = 64 * 1024
 REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -43,9 +56,17 @@ class Enrolment:
     device_id: uuid.UUID
     agent: str
     vault_recipient: str
+    tls_pins: tuple[str, ...] = ()
+    """The vault TLS keys this machine trusts, most recently announced first; empty: the key
+    of `ca_file`'s certificate (as 0.1.0 enrolled)."""
 
     def recipient(self) -> VaultRecipient:
         return VaultRecipient.from_text(self.vault_recipient)
+
+    def pins(self) -> tuple[str, ...]:
+        """The vault TLS keys this machine trusts (TlsCertificateError if they come from a
+        certificate file that is gone)."""
+        return self.tls_pins or (certificate_file_pin(self.ca_file),)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -55,6 +76,7 @@ class Enrolment:
             "device_id": str(self.device_id),
             "agent": self.agent,
             "vault_recipient": self.vault_recipient,
+            "tls_pins": list(self.pins()),
         }
         with atomic_output(path, mode=0o600) as handle:
             handle.write(json.dumps(document, indent=2).encode())
@@ -78,13 +100,23 @@ class Enrolment:
                 device_id=uuid.UUID(_text(document, "device_id")),
                 agent=_text(document, "agent"),
                 vault_recipient=_text(document, "vault_recipient"),
+                tls_pins=_pins(document),
             )
             enrolment.recipient()
         except (ValueError, TypeError, KeyFileError) as exc:
             raise EnrolmentError(
                 f"{path} is damaged ({exc}); enrol this machine again with callreel-agent enrol"
             ) from None
-        return enrolment
+        if enrolment.tls_pins:
+            return enrolment
+        try:
+            return dataclasses.replace(enrolment, tls_pins=enrolment.pins())
+        except TlsCertificateError as exc:
+            raise EnrolmentError(
+                f"{path} names no vault TLS key, and the certificate it was enrolled with cannot"
+                f" be read ({exc}); restore {enrolment.ca_file}, or enrol this machine again"
+                " with callreel-agent enrol"
+            ) from None
 
 
 def _text(document: Any, key: str) -> str:
@@ -96,27 +128,67 @@ def _text(document: Any, key: str) -> str:
     return value
 
 
-def vault_http_client(vault_url: str, ca_file: Path) -> httpx.Client:
-    """An HTTPS client for the vault that trusts only its pinned certificate."""
+def _pins(document: Any) -> tuple[str, ...]:
+    """The kept pins; none from a file 0.1.0 wrote."""
+    listed = document.get("tls_pins")
+    if listed is None:
+        return ()
+    if not isinstance(listed, list) or not listed:
+        raise ValueError("'tls_pins' is not a list of pins")
+    try:
+        return parse_pins(listed, MAX_KEPT_PINS)
+    except TlsPinError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def vault_http_client(vault_url: str, pins: TrustedPins, proxy_setting: str) -> httpx.Client:
+    """An HTTPS client for the vault that trusts only the vault keys in `pins` (also through a
+    proxy), and reaches it as the `vault_proxy` setting says."""
     if not vault_url.startswith("https://"):
         raise EnrolmentError(f"the vault address must start with https://, got {vault_url!r}")
     try:
-        context = client_ssl_context(ca_file)
-    except TlsCertificateError as exc:
+        proxy = choose_proxy(vault_url, proxy_setting)
+    except ProxyChoiceError as exc:
         raise EnrolmentError(str(exc)) from None
-    return httpx.Client(base_url=vault_url, verify=context, timeout=REQUEST_TIMEOUT)
+    log.info("reaching the vault %s %s", vault_url, proxy.describe())
+    # trust_env=False: the proxy is the one chosen above, and the environment cannot add a CA
+    # bundle or .netrc credentials to the vault's connection.
+    return httpx.Client(
+        base_url=vault_url,
+        verify=key_pinning_context(pins),
+        proxy=proxy.url,
+        trust_env=False,
+        timeout=REQUEST_TIMEOUT,
+    )
 
 
-def enrol_device(paths: AgentPaths, vault_url: str, ca_file: Path, token: str) -> Enrolment:
-    """Enrol this machine; refuses to replace an existing enrolment's key."""
+def trusted_pins(enrolment_pins: Sequence[str], policy_pins: Sequence[str]) -> TrustedPins:
+    return TrustedPins([*enrolment_pins, *policy_pins])
+
+
+def enrol_device(
+    paths: AgentPaths,
+    vault_url: str,
+    ca_file: Path,
+    token: str,
+    *,
+    policy_pins: Sequence[str] = (),
+    proxy_setting: str = DIRECT,
+) -> Enrolment:
+    """Enrol this machine, trusting the vault key of `ca_file`'s certificate and the policy's
+    pins; refuses to replace an existing enrolment's key."""
     if paths.device_key_file.exists():
         raise EnrolmentError(
             f"this machine already has a device key ({paths.device_key_file}); to enrol it"
             " again (IT revoked it, or it moves to another vault), move the key and"
             f" {paths.enrolment_file.name} away first"
         )
+    try:
+        pin = certificate_file_pin(ca_file)
+    except TlsCertificateError as exc:
+        raise EnrolmentError(str(exc)) from None
     key = DeviceKey.generate()
-    with vault_http_client(vault_url, ca_file) as client:
+    with vault_http_client(vault_url, trusted_pins([pin], policy_pins), proxy_setting) as client:
         try:
             enrolled = enrol(client, token.strip(), key, socket.gethostname(), os_login())
         except VaultRequestError as exc:
@@ -127,7 +199,7 @@ def enrol_device(paths: AgentPaths, vault_url: str, ca_file: Path, token: str) -
         shutil.copyfile(ca_file, pinned)
     key.save(paths.device_key_file)
     enrolment = Enrolment(
-        vault_url, pinned, enrolled.device_id, enrolled.agent, enrolled.vault_recipient
+        vault_url, pinned, enrolled.device_id, enrolled.agent, enrolled.vault_recipient, (pin,)
     )
     enrolment.save(paths.enrolment_file)
     return enrolment
@@ -147,14 +219,21 @@ def enrol_from_policy(paths: AgentPaths, settings: AgentSettings) -> Enrolment:
             " trust); ask IT to fix the policy"
         )
     return enrol_device(
-        paths, settings.vault_url, Path(settings.vault_ca_file), settings.enrolment_token
+        paths,
+        settings.vault_url,
+        Path(settings.vault_ca_file),
+        settings.enrolment_token,
+        policy_pins=settings.vault_tls_pins,
+        proxy_setting=settings.vault_proxy,
     )
 
 
-def device_client(paths: AgentPaths, enrolment: Enrolment) -> DeviceClient:
+def device_client(
+    paths: AgentPaths, enrolment: Enrolment, pins: TrustedPins, proxy_setting: str
+) -> DeviceClient:
     try:
         key = DeviceKey.load(paths.device_key_file)
     except KeyFileError as exc:
         raise EnrolmentError(f"{exc}; enrol this machine again with callreel-agent enrol") from None
-    client = vault_http_client(enrolment.vault_url, enrolment.ca_file)
+    client = vault_http_client(enrolment.vault_url, pins, proxy_setting)
     return DeviceClient(client, enrolment.device_id, key)

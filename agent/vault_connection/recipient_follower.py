@@ -8,31 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Callable
-from pathlib import Path
 
-from agent.vault_connection.enrolment import Enrolment
+from agent.vault_connection.kept_enrolment import KeptEnrolment
 from protocol.keys import KeyFileError, VaultRecipient
 
 log = logging.getLogger(__name__)
 
 
 class RecipientFollower:
-    def __init__(
-        self,
-        enrolment: Enrolment,
-        enrolment_file: Path | None,
-        apply: Callable[[VaultRecipient], None],
-    ) -> None:
-        self._enrolment = enrolment
-        self._file = enrolment_file
+    def __init__(self, kept: KeptEnrolment, apply: Callable[[VaultRecipient], None]) -> None:
+        self._kept = kept
         self._apply = apply
-        self._lock = threading.Lock()
-
-    @property
-    def enrolment(self) -> Enrolment:
-        return self._enrolment
 
     def __call__(self, recipient_text: str) -> None:
         try:
@@ -40,14 +27,14 @@ class RecipientFollower:
         except KeyFileError as exc:
             log.warning("the vault named a recipient key that is not one: %s", exc)
             return
-        with self._lock:
-            if recipient.key_id == self._enrolment.recipient().key_id:
-                return
-            updated = dataclasses.replace(self._enrolment, vault_recipient=recipient.to_text())
-            if self._file is not None:
-                updated.save(self._file)
-            self._enrolment = updated
-            self._apply(recipient)
+        if recipient.key_id == self._kept.current.recipient().key_id:
+            return
+        before, _ = self._kept.change(
+            lambda enrolment: dataclasses.replace(enrolment, vault_recipient=recipient.to_text())
+        )
+        if before.recipient().key_id == recipient.key_id:
+            return  # another heartbeat's answer got there first
+        self._apply(recipient)
         log.info(
             "the vault's key is now %s: new recordings are sealed to it", recipient.key_id.hex()
         )

@@ -104,6 +104,10 @@ class HeartbeatReceived(Reply):
     vault_recipient: str | None = None
     """The key new recordings are to be sealed to: after the vault's key is rotated, agents
     learn the new one here, without re-enrolment (None from vaults before rotation existed)."""
+    vault_tls_pins: list[str] | None = None
+    """The TLS keys agents are to trust, by pin (protocol/tls_pins.py): the one the vault
+    serves and, once prepared, its next (`callreel-vault tls prepare-rotation`), so that agents
+    keep working when it switches. None from vaults before TLS key rotation existed."""
 
 
 class AccessRecord(Reply):

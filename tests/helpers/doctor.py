@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agent.doctor.result import CheckResult
 from agent.paths import AgentPaths
+from protocol.keys import VaultIdentity
 
 
 def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
@@ -23,11 +24,12 @@ def private_agent_paths(root: Path) -> AgentPaths:
 
 
 def write_enrolment(paths: AgentPaths, url: str, ca_file: Path, device_id: uuid.UUID) -> None:
+    """As 0.1.0 wrote it (the certificate file, no pins): the agent derives the pin."""
     document = {
         "vault_url": url,
         "ca_file": str(ca_file),
         "device_id": str(device_id),
         "agent": "alice",
-        "vault_recipient": "unused-by-doctor",
+        "vault_recipient": VaultIdentity.generate().recipient.to_text(),
     }
     paths.enrolment_file.write_text(json.dumps(document))

@@ -25,7 +25,7 @@ from agent.doctor.vault import check_vault
 from agent.paths import AgentPaths
 from agent.settings.fields import AgentSettings
 from agent.vault_connection.client import enrol
-from protocol.pinned_tls import CERT_FILENAME
+from protocol.pinned_tls import CERT_FILENAME, certificate_file_pin
 from protocol.signing import DeviceKey
 from testbed.ports import free_port
 from testbed.programs import require_program, stop_processes
@@ -247,7 +247,8 @@ def test_an_enrolled_device_passes_and_a_revoked_one_fails_with_the_fix(
         results = by_name(check_vault(config, paths))
         assert [r.status for r in results.values()] == ["ok"] * 5, results
         assert str(device_id) in results["vault-device"].detail
-        assert "pinned certificate matches" in results["vault-tls"].detail
+        pin = certificate_file_pin(ca_file)
+        assert f"the vault's TLS key {pin} is trusted" in results["vault-tls"].detail
 
         devices.revoke(vault.ctx.engine, device_id, now=vault.ctx.clock(), by="test")
         device = by_name(check_vault(config, paths))["vault-device"]
@@ -279,8 +280,10 @@ def test_another_certificate_than_the_pinned_one_fails(tmp_path: Path, paths: Ag
         results = by_name(check_vault(AgentSettings(vault_url=url), paths))
     tls = results["vault-tls"]
     assert tls.status == "fail"
-    assert "the vault's certificate is not the one pinned at enrolment" in tls.detail
-    assert str(other.cert_path) in tls.detail
+    served = certificate_file_pin(tmp_path / "vault" / "tls" / CERT_FILENAME)
+    assert f"presented the TLS key {served}, which this machine does not trust" in tls.detail
+    assert f"(it trusts {other.key_pin})" in tls.detail
+    assert "vault_tls_pins" in tls.fix
     assert "vault-device" not in results
 
 

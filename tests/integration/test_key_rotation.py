@@ -18,6 +18,7 @@ from agent.spool.spool import Spool
 from agent.upload.uploader import Uploader
 from agent.vault_connection.client import DeviceClient, enrol
 from agent.vault_connection.enrolment import Enrolment
+from agent.vault_connection.kept_enrolment import KeptEnrolment
 from agent.vault_connection.recipient_follower import RecipientFollower
 from protocol.keys import VaultRecipient
 from protocol.pinned_tls import client_ssl_context
@@ -100,8 +101,8 @@ def test_rotated_key_old_recordings_play_and_the_agent_follows(tmp_path: Path) -
 
         device = DeviceClient(_client(vault), enrolled.device_id, key)
         sealed_to: list[VaultRecipient] = []
-        follower = RecipientFollower(Enrolment.load(enrolment_file), enrolment_file,
-                                     sealed_to.append)  # fmt: skip
+        kept = KeptEnrolment(Enrolment.load(enrolment_file), enrolment_file)
+        follower = RecipientFollower(kept, sealed_to.append)
         with Spool(tmp_path / "spool", min_free_bytes=0) as spool:
             uploader = Uploader(spool, device, agent_version="test", heartbeat_s=0.2,
                                 on_vault_recipient=follower)  # fmt: skip
@@ -116,7 +117,7 @@ def test_rotated_key_old_recordings_play_and_the_agent_follows(tmp_path: Path) -
         assert [r.key_id for r in sealed_to] == [new.key_id]
         assert Enrolment.load(enrolment_file).recipient().key_id == new.key_id, "kept on disk"
 
-        after = _upload(vault, device, sealed_recording(follower.enrolment.recipient()))
+        after = _upload(vault, device, sealed_recording(kept.current.recipient()))
         leftover = _upload(vault, device, left_in_spool)
         for recording_id in (before, after, leftover):
             assert _plays(vault, people.reviewer_token, recording_id), recording_id

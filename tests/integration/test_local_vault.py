@@ -17,7 +17,8 @@ import httpx
 from agent.paths import AgentPaths
 from agent.vault_connection.enrolment import Enrolment, device_client
 from agent.vault_connection.local_vault import running_local_vault
-from protocol.pinned_tls import client_ssl_context
+from agent.vault_connection.proxy_choice import DIRECT
+from protocol.pinned_tls import TrustedPins, client_ssl_context
 
 
 def _trainer_command(command: str) -> subprocess.CompletedProcess[str]:
@@ -33,6 +34,10 @@ def _trainer_command(command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _pins(enrolment: Enrolment) -> TrustedPins:
+    return TrustedPins(enrolment.pins())
+
+
 def test_the_local_vault_enrols_this_machine_and_the_printed_command_arms_a_session(
     tmp_path: Path,
 ) -> None:
@@ -43,7 +48,7 @@ def test_the_local_vault_enrols_this_machine_and_the_printed_command_arms_a_sess
         started = _trainer_command(local.how_to_start_a_session())
         assert started.returncode == 0, started.stderr
         assert "started" in started.stdout
-        with device_client(paths, local.enrolment) as client:
+        with device_client(paths, local.enrolment, _pins(local.enrolment), DIRECT) as client:
             sessions = client.sessions()
         assert [session.notice_text for session in sessions] == ["Recorded for training"]
         first_url = local.url
@@ -53,7 +58,7 @@ def test_the_local_vault_enrols_this_machine_and_the_printed_command_arms_a_sess
         # Same device and accounts; only the port may differ, and the enrolment follows it.
         assert again.enrolment.device_id == device
         assert Enrolment.load(paths.enrolment_file).vault_url == again.url
-        with device_client(paths, again.enrolment) as client:
+        with device_client(paths, again.enrolment, _pins(again.enrolment), DIRECT) as client:
             assert len(client.sessions()) == 1
         # The printed console link signs the local trainer in, once.
         link = again.console_sign_in_link()

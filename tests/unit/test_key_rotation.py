@@ -6,8 +6,10 @@ import uuid
 from pathlib import Path
 
 from agent.vault_connection.enrolment import Enrolment
+from agent.vault_connection.kept_enrolment import KeptEnrolment
 from agent.vault_connection.recipient_follower import RecipientFollower
 from protocol.keys import VaultIdentity, VaultRecipient, write_key_pair
+from protocol.tls_pins import pin_of_public_key_info
 from vault.key_rotation import IDENTITY_FILE, retired_identities, rotate
 
 
@@ -27,10 +29,10 @@ def test_the_agent_follows_a_new_recipient_once_and_keeps_it(tmp_path: Path) -> 
     old, new = VaultIdentity.generate().recipient, VaultIdentity.generate().recipient
     path = tmp_path / "enrolment.json"
     enrolment = Enrolment("https://vault", tmp_path / "ca.crt", uuid.uuid4(), "alice",
-                          old.to_text())  # fmt: skip
+                          old.to_text(), (pin_of_public_key_info(b"a vault key"),))  # fmt: skip
     enrolment.save(path)
     applied: list[VaultRecipient] = []
-    follower = RecipientFollower(enrolment, path, applied.append)
+    follower = RecipientFollower(KeptEnrolment(enrolment, path), applied.append)
     follower(old.to_text())
     follower("not a key")
     assert applied == []

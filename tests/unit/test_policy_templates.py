@@ -31,6 +31,8 @@ CHOSEN: dict[str, Any] = {
     "vault_url": "https://vault.example.com:8443",
     "enrolment_token": "crf_" + "Fleet-Token_0123456789abcdefghij",
     "vault_ca_file": r"C:\ProgramData\Callreel\vault.pem",
+    "vault_tls_pins": ("LJsUr5sFmNCuwcgKcRng9SgTi0ne1iRp0dgRLXc2Utg=",),
+    "vault_proxy": "http://proxy.example.com:3128",
     "window_title_pattern": r"^CRM - .*$",
     "window_executable": "crm.exe",
     "window_class": "CrmMainWindow",

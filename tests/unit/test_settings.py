@@ -39,6 +39,8 @@ pytestmark = pytest.mark.skipif(
 POLICY_ONLY_SAMPLES: dict[str, str] = {
     "vault_url": 'vault_url = "https://vault.example"',
     "vault_ca_file": 'vault_ca_file = "/tmp/ca.pem"',
+    "vault_tls_pins": 'vault_tls_pins = ["LJsUr5sFmNCuwcgKcRng9SgTi0ne1iRp0dgRLXc2Utg="]',
+    "vault_proxy": 'vault_proxy = "direct"',
     "enrolment_token": f'enrolment_token = "crf_{"a" * 32}"',
     "window_title_pattern": 'window_title_pattern = "^Mail"',
     "window_executable": 'window_executable = "thunderbird"',

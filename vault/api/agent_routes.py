@@ -154,7 +154,11 @@ def heartbeat(body: Heartbeat, device: CurrentDevice, ctx: Context) -> Heartbeat
         backlog_bytes=body.backlog_bytes,
         now=ctx.clock(),
     )
-    return HeartbeatReceived(vault_recipient=ctx.identity.recipient.to_text().strip())
+    announced = ctx.announced_tls_pins
+    return HeartbeatReceived(
+        vault_recipient=ctx.identity.recipient.to_text().strip(),
+        vault_tls_pins=None if announced is None else announced(),
+    )
 
 
 @router.get("/access-history")
