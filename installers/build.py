@@ -1,8 +1,9 @@
 """`installers/build TARGET...`: build installers into dist/ (docs/deploy.md).
 
-Targets: agent-deb, vault-deb, macos-inputs (everything the pkg is built from on a Mac, and
-the configuration profile), policy-templates (the ADMX/ADML and the Linux policy file),
-policy-docs (rewrites the policy reference in docs/deploy.md).
+Targets: agent-deb, vault-deb, agent-msi (wixl, signed with osslsigncode), macos-inputs
+(everything the pkg is built from on a Mac, and the configuration profile), policy-templates
+(the ADMX/ADML and the Linux policy file), policy-docs (rewrites the policy reference in
+docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from installers.policy.group_policy import adml_text, admx_text
 from installers.policy.linux_file import policy_file_text
 from installers.policy.reference_table import with_reference_table
 from installers.reproducible import REPOSITORY, BuildError, source_date_epoch
+from installers.windows import msi as agent_msi
 
 DIST = REPOSITORY / "dist"
 WORK = REPOSITORY / "build" / "installers"
@@ -33,6 +35,10 @@ def _agent_deb(epoch: int, dist: Path) -> list[Path]:
 
 def _vault_deb(epoch: int, dist: Path) -> list[Path]:
     return [vault_deb.build(WORK, dist, epoch)]
+
+
+def _agent_msi(epoch: int, dist: Path) -> list[Path]:
+    return [agent_msi.build(WORK, dist, epoch)]
 
 
 def _policy_templates(_epoch: int, dist: Path) -> list[Path]:
@@ -64,6 +70,7 @@ def _policy_docs(_epoch: int, _dist: Path) -> list[Path]:
 TARGETS: dict[str, Callable[[int, Path], list[Path]]] = {
     "agent-deb": _agent_deb,
     "vault-deb": _vault_deb,
+    "agent-msi": _agent_msi,
     "macos-inputs": _macos_inputs,
     "policy-templates": _policy_templates,
     "policy-docs": _policy_docs,

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from installers.reproducible import REPOSITORY, BuildError
+from installers.reproducible import BuildError
 
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 
@@ -39,33 +39,6 @@ def debian_python_version() -> str:
     return _run(
         [str(DEBIAN_PYTHON), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], "python3"
     ).strip()
-
-
-def project_wheel(out: Path, epoch: int) -> Path:
-    """Callreel's own wheel from this checkout (the same bytes for the same commit)."""
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("callreel-*.whl"):
-        old.unlink()
-    # setuptools copies modules into build/lib first: a stale copy would bring a deleted
-    # module back into the wheel.
-    build = REPOSITORY / "build"
-    for leftover in [build / "lib", *build.glob("bdist.*")]:
-        shutil.rmtree(leftover, ignore_errors=True)
-    wheel_command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
-    wheel_command += ["--no-build-isolation", "--wheel-dir", str(out), str(REPOSITORY)]
-    done = subprocess.run(
-        wheel_command,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)},
-    )
-    if done.returncode != 0:
-        raise BuildError(f"building Callreel's wheel failed:\n{done.stderr[-3000:]}")
-    wheels = list(out.glob("callreel-*.whl"))
-    if len(wheels) != 1:
-        raise BuildError(f"expected one Callreel wheel in {out}, found {wheels}")
-    return wheels[0]
 
 
 def build_environment(stage: Path, installed_at: Path, lock: Path, wheel: Path, extra: str) -> None:

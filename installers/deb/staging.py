@@ -7,8 +7,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from installers.deb.python_env import build_environment, project_wheel
+from installers.deb.python_env import build_environment
 from installers.locks import LockTarget
+from installers.project_wheel import project_wheel
 
 FILES = Path(__file__).parent / "files"
 
