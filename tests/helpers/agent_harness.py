@@ -125,15 +125,20 @@ class VaultProcess:
 
     def segment_indices(self, recording_id: str) -> list[int]:
         """The indices of the segments the vault stored for a recording (its own database)."""
+        return sorted(self.stored_segments(recording_id))
+
+    def stored_segments(self, recording_id: str) -> dict[int, str]:
+        """The SHA-256 of each segment the vault stored for a recording, by segment index (its
+        own database)."""
         engine = open_database(f"sqlite:///{self.data / 'vault.db'}")
         try:
             with engine.connect() as connection:
                 rows = connection.execute(
-                    sa.select(segments.c.segment_index).where(
+                    sa.select(segments.c.segment_index, segments.c.sha256).where(
                         segments.c.recording_id == uuid.UUID(recording_id)
                     )
-                ).scalars()
-                return sorted(int(index) for index in rows)
+                )
+                return {int(index): str(sha256) for index, sha256 in rows}
         finally:
             engine.dispose()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,15 @@ def installed_package(deb: Path, package: str) -> Iterator[Path]:
         yield deb
     finally:
         run("dpkg", "--purge", package)
+
+
+def system_user(name: str) -> None:
+    """The OS account `name` (a system user with no home), made if missing. Accounts are left
+    in place afterwards: a later run, or another test, finds them."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        run("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name)
 
 
 def assert_lintian_clean(deb: Path) -> None:

@@ -6,7 +6,6 @@ every refusal, is tests/integration/test_fleet_enrolment.py."""
 
 from __future__ import annotations
 
-import pwd
 import shutil
 import subprocess
 import tempfile
@@ -22,23 +21,13 @@ from agent.vault_connection.enrolment import Enrolment
 from protocol.pinned_tls import client_ssl_context
 from protocol.signing import DeviceKey
 from tests.helpers.agent_harness import People, VaultProcess, start_session, write_policy
-from tests.installers.conftest import built, installed_package
+from tests.installers.conftest import built, installed_package, system_user
 
 INSTALLED_AGENT = Path("/usr/bin/callreel-agent")
 
 TEAM = "floor-a"
 # OS users; the vault's agent accounts have the same names (logins map to them).
 ANN, BEN, CAT, DAN = (f"callreel-fleet-{name}" for name in ("ann", "ben", "cat", "dan"))
-
-
-def _os_user(name: str) -> None:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-            check=True,
-        )
 
 
 @dataclass
@@ -104,7 +93,7 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
 
 def _fleet(tmp_path: Path) -> Iterator[Fleet]:
     for name in (ANN, BEN, CAT, DAN):
-        _os_user(name)
+        system_user(name)
     vault = VaultProcess(tmp_path / "vault")
     vault.start()
     shared = Path(tempfile.mkdtemp(prefix="callreel-fleet-"))
