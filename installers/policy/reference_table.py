@@ -17,8 +17,8 @@ def _cell(text: str) -> str:
 def reference_table() -> str:
     rows = [
         "| Setting | What it does | Allowed | Default | Who may change it |"
-        " Windows registry type | macOS plist type |",
-        "|---|---|---|---|---|---|---|",
+        " Windows registry type | MSI property | macOS plist type |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for setting in policy_settings():
         kind = setting.spec.kind
@@ -29,6 +29,7 @@ def reference_table() -> str:
             f"`{setting.default_text}`" if setting.default_text != "(empty)" else "(empty)",
             setting.who_may_change,
             REGISTRY_TYPE[kind],
+            f"`{setting.msi_property}`",
             PLIST_TYPE[kind],
         )
         rows.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")

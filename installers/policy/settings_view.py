@@ -16,10 +16,12 @@ WHO_MAY_CHANGE = {
 REGISTRY_TYPE = {
     Kind.TEXT: "REG_SZ",
     Kind.NUMBER: "REG_SZ (or REG_DWORD for a whole number)",
-    Kind.WHOLE: "REG_DWORD",
-    Kind.BOOLEAN: "REG_DWORD 0 or 1",
-    Kind.NAMES: "REG_MULTI_SZ",
+    Kind.WHOLE: "REG_DWORD (or REG_SZ text)",
+    Kind.BOOLEAN: "REG_DWORD 0 or 1 (or REG_SZ true/false)",
+    Kind.NAMES: "REG_MULTI_SZ (or REG_SZ, separated by commas)",
 }
+"""What Group Policy writes; the MSI writes every value as REG_SZ text, which the agent's
+registry reader takes for every kind."""
 
 PLIST_TYPE = {
     Kind.TEXT: "string",
@@ -48,8 +50,17 @@ class PolicySetting:
         return shown if shown else "(empty)"
 
     @property
+    def msi_property(self) -> str:
+        """The MSI's public property for this setting: `msiexec /i ... VAULT_URL=...`."""
+        return msi_property_name(self.name)
+
+    @property
     def who_may_change(self) -> str:
         return WHO_MAY_CHANGE[self.spec.rule]
+
+
+def msi_property_name(setting_name: str) -> str:
+    return setting_name.upper()
 
 
 def policy_settings() -> list[PolicySetting]:

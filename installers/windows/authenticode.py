@@ -12,6 +12,7 @@ code). Certificate revocation lists are not fetched (builds run offline).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import ssl
 import subprocess
@@ -146,11 +147,13 @@ def verify_python_publisher(directory: Path) -> list[Signature]:
 def sign(
     file: Path, pkcs12: Path, password_file: Path | None, description: str, epoch: int
 ) -> None:
-    """Sign `file` in place with SHA-256, dated `epoch` so that a build repeats. No timestamp
-    authority is asked here (builds run offline); the release workflow's signing adds one."""
+    """Sign `file` in place with SHA-256. With CALLREEL_TIMESTAMP_URL (the release workflow)
+    a timestamp authority countersigns, so the signature outlives the certificate; without it
+    (offline builds) the signature is dated `epoch`, so that a build repeats."""
     signed = file.with_suffix(file.suffix + ".signed")
     arguments = ["sign", "-pkcs12", str(pkcs12), "-h", "sha256", "-n", description]
-    arguments += ["-time", str(epoch)]
+    timestamp_url = os.environ.get("CALLREEL_TIMESTAMP_URL")
+    arguments += ["-ts", timestamp_url] if timestamp_url else ["-time", str(epoch)]
     if password_file is not None:
         arguments += ["-readpass", str(password_file)]
     done = _osslsigncode([*arguments, "-in", str(file), "-out", str(signed)])

@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from installers.policy.settings_view import PolicySetting
+from installers.policy.settings_view import PolicySetting, msi_property_name
 
 WIX_NAMESPACE = "http://schemas.microsoft.com/wix/2006/wi"
 UPGRADE_CODE = "{6D0B3F58-8A62-4C2A-9C39-3A0E3B1F0C11}"
@@ -46,7 +46,7 @@ SPOOL_NOTE = (
 
 
 def property_name(setting_name: str) -> str:
-    return setting_name.upper()
+    return msi_property_name(setting_name)
 
 
 def previous_property_name(setting_name: str) -> str:
