@@ -18,6 +18,8 @@ from pathlib import Path
 from installers.policy.settings_view import PolicySetting
 from installers.reproducible import BuildError
 from installers.windows.wix import (
+    alias_action_name,
+    aliases_of,
     keep_action_name,
     policy_component_id,
     previous_property_name,
@@ -43,21 +45,26 @@ def table_queries(settings: list[PolicySetting], secure_already: str) -> list[st
         f" WHERE `Component` = {_quoted(policy_component_id(s.name))}"
         for s in settings
     ]
+    aliases = aliases_of(settings)
     public = [
         name for s in settings for name in (property_name(s.name), previous_property_name(s.name))
-    ]
+    ] + [alias for alias, _ in aliases]
     hidden = [
         name
         for s in settings
         if s.spec.secret
         for name in (property_name(s.name), previous_property_name(s.name))
-    ]
-    if len(settings) >= LAUNCH_CONDITIONS - APP_SEARCH:
-        raise BuildError(f"{len(settings)} settings do not fit between AppSearch and costing")
+    ] + [alias for alias, setting in aliases if setting.spec.secret]
+    # After AppSearch, before costing: first the aliases, then the keeps (a value given under
+    # either spelling wins over the installed one).
+    actions = [alias_action_name(alias) for alias, _ in aliases]
+    actions += [keep_action_name(s.name) for s in settings]
+    if len(actions) >= LAUNCH_CONDITIONS - APP_SEARCH:
+        raise BuildError(f"{len(actions)} actions do not fit between AppSearch and costing")
     queries += [
         f"UPDATE `InstallExecuteSequence` SET `Sequence` = {APP_SEARCH + 1 + index}"  # noqa: S608
-        f" WHERE `Action` = {_quoted(keep_action_name(s.name))}"
-        for index, s in enumerate(settings)
+        f" WHERE `Action` = {_quoted(action)}"
+        for index, action in enumerate(actions)
     ]
     secure = ";".join([*filter(None, secure_already.split(";")), *public])
     queries.append(

@@ -45,6 +45,20 @@ SPOOL_NOTE = (
 )
 
 
+PROPERTY_ALIASES = {"ENROLL_TOKEN": "enrolment_token"}
+"""Other spellings IT types (other agents' MSIs say ENROLL_TOKEN), each setting its setting's
+property when given: an unknown property would be ignored without a word."""
+
+
+def aliases_of(settings: list[PolicySetting]) -> list[tuple[str, PolicySetting]]:
+    by_name = {setting.name: setting for setting in settings}
+    return [(alias, by_name[name]) for alias, name in PROPERTY_ALIASES.items() if name in by_name]
+
+
+def alias_action_name(alias: str) -> str:
+    return f"Alias_{alias}"
+
+
 def property_name(setting_name: str) -> str:
     return msi_property_name(setting_name)
 
@@ -106,6 +120,10 @@ def _files(
 def _policy(product: ET.Element, install_dir: ET.Element, source: MsiSource) -> list[str]:
     components = []
     sequence = _sub(product, "InstallExecuteSequence")
+    for alias, setting in aliases_of(source.settings):
+        _sub(product, "CustomAction", Id=alias_action_name(alias),
+             Property=property_name(setting.name), Value=f"[{alias}]")  # fmt: skip
+        _sub(sequence, "Custom", Action=alias_action_name(alias), After="AppSearch").text = alias
     for setting in source.settings:
         name, previous = property_name(setting.name), previous_property_name(setting.name)
         found = _sub(product, "Property", Id=previous)

@@ -135,6 +135,19 @@ def test_the_sql_conditions_each_policy_value_and_hides_secrets() -> None:
     assert table_queries(policy_settings(), "")[-2].startswith("INSERT")
 
 
+def test_the_enroll_spelling_sets_the_token_before_the_installed_value_is_kept(
+    wxs: ET.Element,
+) -> None:
+    actions = {c.get("Id"): c for c in wxs.iter(f"{W}CustomAction")}
+    alias = actions["Alias_ENROLL_TOKEN"]
+    assert (alias.get("Property"), alias.get("Value")) == ("ENROLMENT_TOKEN", "[ENROLL_TOKEN]")
+    queries = table_queries(policy_settings(), "")
+    order = [q.split("`Action` = ")[1] for q in queries if "InstallExecuteSequence" in q]
+    assert order.index("'Alias_ENROLL_TOKEN'") < order.index("'Keep_enrolment_token'")
+    hidden = next(q for q in queries if "MsiHiddenProperties" in q)
+    assert "ENROLL_TOKEN" in hidden
+
+
 def _signature(name: str, signer: str, *, intact: bool = True, trusted: bool = True) -> Signature:
     return Signature(Path(name), (signer,), intact, trusted)
 
