@@ -1,11 +1,13 @@
 """The shipped capture pipeline against ffmpeg, recording the same screen and call at once.
 
     .venv/bin/python bench/capture.py [--seconds 60] [--fps 5] [--codec vp9 h264]
+        [--size 1920x1080]
 
-A private 1280x720 Xvfb + openbox shows the scripted order desk of bench/scripted_desktop.py
-as a fullscreen xterm (form filling, typing, order lines, scrolling), and a private PulseAudio
-(tests/pulse.py) carries a spoken call: espeak-ng sentences of a caller into the far-end sink
-`callsink` and of the agent into the microphone sink `micsink`, taking turns, looped.
+A private 1280x720 (or --size) Xvfb + openbox shows the scripted order desk of
+bench/scripted_desktop.py as a fullscreen xterm (form filling, typing, order lines, scrolling),
+and a private PulseAudio (tests/pulse.py) carries a spoken call: espeak-ng sentences of a
+caller into the far-end sink `callsink` and of the agent into the microphone sink `micsink`,
+taking turns, looped.
 
 Started together and measured in the same run, so every recorder sees the same screen and
 hears the same call:
@@ -160,9 +162,10 @@ def make_call(directory: Path, seconds: float) -> tuple[Path, Path]:
 class ReferenceGrabber(threading.Thread):
     """Grabs the region at the frame rate; distinct grabs go raw (BGRA) to `path`."""
 
-    def __init__(self, display: str, path: Path, fps: float) -> None:
+    def __init__(self, display: str, path: Path, fps: float, size: tuple[int, int]) -> None:
         super().__init__(name="reference-grabber", daemon=True)
         self._display, self.path, self._interval = display, path, 1.0 / fps
+        self.size = size  # width, height
         self._stop_requested = threading.Event()
         self.slot_times: list[float] = []  # time.monotonic() halfway through each grab
         self.slot_frames: list[int] = []  # index of the distinct frame each grab showed
@@ -176,7 +179,7 @@ class ReferenceGrabber(threading.Thread):
             raise RuntimeError(f"reference grabs failed: {self.error}") from self.error
 
     def run(self) -> None:
-        region = {"left": 0, "top": 0, "width": WIDTH, "height": HEIGHT}
+        region = {"left": 0, "top": 0, "width": self.size[0], "height": self.size[1]}
         previous = b""
         try:
             with mss.MSS(display=self._display) as screen, self.path.open("wb") as out:
@@ -286,7 +289,7 @@ def agent_command(args: argparse.Namespace, codec: str, recipient: Path, spool: 
         executable("callreel-agent"), "record", "--window", f"^{WINDOW_TITLE}$",
         "--seconds", f"{args.seconds:g}", "--recipient", str(recipient), "--spool", str(spool),
         "--microphone", "callreel_mic", "--far-end", "callreel_farend", "--codec", codec,
-        "--fps", f"{args.fps:g}", "--width", str(WIDTH), "--height", str(HEIGHT),
+        "--fps", f"{args.fps:g}", "--width", str(args.width), "--height", str(args.height),
         "--segment-seconds", f"{args.segment_seconds:g}",
     ]  # fmt: skip
 
@@ -295,7 +298,7 @@ def ffmpeg_command(args: argparse.Namespace, display: str, output: Path) -> list
     return [
         executable("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error",
         "-thread_queue_size", "64", "-f", "x11grab", "-draw_mouse", "0",
-        "-framerate", f"{args.fps:g}", "-video_size", f"{WIDTH}x{HEIGHT}",
+        "-framerate", f"{args.fps:g}", "-video_size", f"{args.width}x{args.height}",
         "-i", f"{display}+0,0",
         "-thread_queue_size", "1024", "-f", "pulse", "-sample_rate", "48000", "-channels", "1",
         "-i", "virtmic",
@@ -349,7 +352,8 @@ def decoded_frames(path: Path) -> Iterator[tuple[float, Plane]]:
         for frame in container.decode(video=0):
             if frame.time is None:
                 raise RuntimeError(f"{path}: a frame without a timestamp")
-            luma = frame.to_ndarray(format="yuv420p")[:HEIGHT]
+            planes = frame.to_ndarray(format="yuv420p")
+            luma = planes[: planes.shape[0] * 2 // 3]  # Y, then U and V at half height
             yield float(frame.time), np.asarray(luma, dtype=np.uint8)
 
 
@@ -507,7 +511,9 @@ def record(args: argparse.Namespace, work: Path, recipient: Path) -> Session:
     # The script and the call last well past the agents' start-up and the recording's end.
     with (
         running_pulse_server(work / "pulse") as pulse,
-        scripted_desktop(work / "x", args.seconds + 60, fullscreen=True) as desk,
+        scripted_desktop(
+            work / "x", args.seconds + 60, fullscreen=True, size=(args.width, args.height)
+        ) as desk,
     ):
         try:
             env = {**pulse.env, "DISPLAY": desk.display}
@@ -520,7 +526,9 @@ def record(args: argparse.Namespace, work: Path, recipient: Path) -> Session:
                 )
                 for sink, track in (("callsink", far_end), ("micsink", microphone))
             ]
-            grabber = ReferenceGrabber(desk.display, work / "reference.bgra", args.fps)
+            grabber = ReferenceGrabber(
+                desk.display, work / "reference.bgra", args.fps, (args.width, args.height)
+            )
             grabber.start()
             time.sleep(1.0)
             spools = [work / f"spool-{codec}" for codec in args.codec]
@@ -576,7 +584,10 @@ def collect(session: Session, codecs: Sequence[str], identity: Path) -> tuple[li
         )
     )
     frames = np.memmap(
-        grabber.path, dtype=np.uint8, mode="r", shape=(grabber.distinct, HEIGHT, WIDTH, 4)
+        grabber.path,
+        dtype=np.uint8,
+        mode="r",
+        shape=(grabber.distinct, grabber.size[1], grabber.size[0], 4),
     )
     reference = Reference(
         frames, np.array(grabber.slot_times), np.array(grabber.slot_frames, dtype=np.int64)
@@ -620,6 +631,13 @@ def table(rows: Sequence[Row], seconds: float) -> str:
     return "\n".join(lines)
 
 
+def _screen_size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()) or int(width) % 2 or int(height) % 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an even WIDTHxHEIGHT such as 1920x1080")
+    return int(width), int(height)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -633,6 +651,13 @@ def main() -> None:
     )
     parser.add_argument("--segment-seconds", type=float, default=10.0)
     parser.add_argument(
+        "--size",
+        type=_screen_size,
+        default=(WIDTH, HEIGHT),
+        metavar="WxH",
+        help=f"the screen and the fullscreen business window (default {WIDTH}x{HEIGHT})",
+    )
+    parser.add_argument(
         "--keep", type=Path, default=None, help="keep recordings and logs in this new directory"
     )
     parser.add_argument(
@@ -642,6 +667,7 @@ def main() -> None:
         " use with --keep); the CPU and memory figures then include py-spy's and mean nothing",
     )
     args = parser.parse_args()
+    args.width, args.height = args.size
     args.codec = list(dict.fromkeys(args.codec))
     self_started = time.monotonic()
 
@@ -671,7 +697,7 @@ def main() -> None:
         del reference  # its memory map, before the work directory goes
 
     print(
-        f"{args.seconds:g} s at {args.fps:g} fps, {WIDTH}x{HEIGHT}, segments of"
+        f"{args.seconds:g} s at {args.fps:g} fps, {args.width}x{args.height}, segments of"
         f" {args.segment_seconds:g} s; reference: {context['reference']}"
     )
     print(

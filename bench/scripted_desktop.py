@@ -141,11 +141,12 @@ def client_rect(display_name: str, window_id: int) -> tuple[int, int, int, int]:
 
 @contextlib.contextmanager
 def scripted_desktop(
-    home: Path, script_seconds: float, *, fullscreen: bool
+    home: Path, script_seconds: float, *, fullscreen: bool, size: tuple[int, int] = (WIDTH, HEIGHT)
 ) -> Iterator[ScriptedDesktop]:
-    """A private 1280x720 desktop showing the scripted xterm; the script types for
-    `script_seconds` and then leaves its last screen standing."""
-    with running_x_server(home, width=WIDTH, height=HEIGHT) as server:
+    """A private desktop of `size` (1280x720) showing the scripted xterm; the script types for
+    `script_seconds` and then leaves its last screen standing. At a larger size the fullscreen
+    xterm shows the same rows in its top left corner, the rest of it blank."""
+    with running_x_server(home, width=size[0], height=size[1]) as server:
         env = {**os.environ, "DISPLAY": server.display}
         layout = ["-fullscreen"] if fullscreen else ["-geometry", "208x51+0+0"]
         terminal = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
@@ -165,7 +166,7 @@ def scripted_desktop(
             window_id = int(found.stdout.split()[0])
             if fullscreen:
                 wait_for(
-                    lambda: client_rect(server.display, window_id) == (0, 0, WIDTH, HEIGHT),
+                    lambda: client_rect(server.display, window_id) == (0, 0, *size),
                     what="the xterm to fill the screen",
                     timeout=10.0,
                     interval=0.05,
