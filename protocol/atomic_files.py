@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def fsync_directory(directory: Path) -> None:
+    """Make the names created, renamed or removed in `directory` durable (its entries, not the
+    files' contents: atomic_output syncs those)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
     """Yield a temp file beside `path`; it replaces `path` only if the block succeeds."""

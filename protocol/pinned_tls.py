@@ -26,6 +26,13 @@ class TlsCertificateError(RuntimeError):
     """The vault's certificate files are missing, unsafe or unsuitable; the message says how."""
 
 
+def _missing_certificate(path: Path) -> TlsCertificateError:
+    return TlsCertificateError(
+        f"vault certificate file {path} does not exist; copy the vault's {CERT_FILENAME} to"
+        " this machine and point the agent at it"
+    )
+
+
 def client_ssl_context(ca_file: Path) -> ssl.SSLContext:
     """A client context that trusts exactly the certificates in `ca_file`, not the system's.
 
@@ -38,10 +45,7 @@ def client_ssl_context(ca_file: Path) -> ssl.SSLContext:
     try:
         context.load_verify_locations(cafile=ca_file)
     except FileNotFoundError:
-        raise TlsCertificateError(
-            f"vault certificate file {ca_file} does not exist; copy the vault's"
-            f" {CERT_FILENAME} to this machine and point the agent at it"
-        ) from None
+        raise _missing_certificate(ca_file) from None
     except (OSError, ssl.SSLError) as exc:
         raise TlsCertificateError(
             f"cannot load the vault certificate {ca_file} as a PEM CA file: {exc}"
@@ -115,10 +119,7 @@ def certificate_file_pin(cert_file: Path) -> str:
     try:
         pem = cert_file.read_bytes()[:MAX_CERTIFICATE_FILE_BYTES]
     except FileNotFoundError:
-        raise TlsCertificateError(
-            f"vault certificate file {cert_file} does not exist; copy the vault's"
-            f" {CERT_FILENAME} to this machine and point the agent at it"
-        ) from None
+        raise _missing_certificate(cert_file) from None
     except OSError as exc:
         raise TlsCertificateError(
             f"cannot read the vault certificate {cert_file}: {exc.strerror or exc}"

@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from protocol.atomic_files import fsync_directory
 from protocol.keys import KeyFileError, VaultIdentity, write_key_pair
 
 IDENTITY_FILE = "vault-identity.key"
@@ -55,9 +56,5 @@ def rotate(data: Path) -> tuple[VaultIdentity, VaultIdentity]:
     (staging / IDENTITY_FILE).replace(data / IDENTITY_FILE)
     (staging / RECIPIENT_FILE).replace(data / RECIPIENT_FILE)
     staging.rmdir()
-    fd = os.open(data, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_directory(data)
     return current, new

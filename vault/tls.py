@@ -259,6 +259,20 @@ def write_new_pair(
         cert_out.write(certificate.public_bytes(serialization.Encoding.PEM))
 
 
+def locked_tls_directory(directory: Path) -> FileLock:
+    """The TLS directory's lock, acquired: held while a vault makes its first pair and while a
+    rotation writes or swaps pairs, so that no one reads or writes half of a pair."""
+    lock = FileLock(directory / LOCK_FILENAME, timeout=60, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TlsCertificateError(
+            f"another process has held {lock.lock_file} for 60 s; is another vault starting,"
+            " or a TLS rotation running, in the same directory?"
+        ) from None
+    return lock
+
+
 def ensure_certificate(
     directory: Path,
     hostnames: Sequence[str] = DEFAULT_HOSTNAMES,
@@ -281,14 +295,7 @@ def ensure_certificate(
         # First start. The lock stops two vaults starting together from each writing half of
         # a pair; it is only taken here, so a read-only directory of existing files works.
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        lock = FileLock(directory / LOCK_FILENAME, timeout=60, mode=0o600)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise TlsCertificateError(
-                f"another process has held {lock.lock_file} for 60 s; is another vault"
-                " starting in the same directory?"
-            ) from None
+        lock = locked_tls_directory(directory)
         try:
             cert_exists, key_exists = cert_path.exists(), key_path.exists()
             if cert_exists != key_exists:

@@ -12,20 +12,17 @@ does not know the new key and refuses it, so `rotate` names those devices and wa
 from __future__ import annotations
 
 import datetime
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-from protocol.atomic_files import atomic_output
+from protocol.atomic_files import atomic_output, fsync_directory
 from protocol.pinned_tls import CERT_FILENAME, TlsCertificateError
 from vault.tls import (
     KEY_FILENAME,
-    LOCK_FILENAME,
     TlsFiles,
     certificate_names,
     check_pair,
+    locked_tls_directory,
     write_new_pair,
 )
 
@@ -58,26 +55,6 @@ class TlsPair:
         return check_pair(self.cert, self.key, dns_names, addresses, now, hint=hint)
 
 
-def _locked(directory: Path) -> FileLock:
-    lock = FileLock(directory / LOCK_FILENAME, timeout=60, mode=0o600)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise TlsCertificateError(
-            f"another process has held {lock.lock_file} for 60 s; is a vault starting, or"
-            " another rotation running, in the same directory?"
-        ) from None
-    return lock
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def prepared_next(directory: Path, now: datetime.datetime) -> TlsFiles | None:
     """The prepared next key and certificate, or None; TlsCertificateError if unusable."""
     pair = TlsPair.next(directory)
@@ -95,7 +72,7 @@ def prepare_rotation(directory: Path, now: datetime.datetime) -> TlsFiles:
         raise TlsCertificateError(
             f"{current.cert} does not exist: the vault makes its first key at its first start"
         )
-    lock = _locked(directory)
+    lock = locked_tls_directory(directory)
     try:
         prepared = prepared_next(directory, now)
         if prepared is not None:
@@ -103,7 +80,7 @@ def prepare_rotation(directory: Path, now: datetime.datetime) -> TlsFiles:
         dns_names, addresses = certificate_names(current.cert)
         pair = TlsPair.next(directory)
         write_new_pair(pair.cert, pair.key, dns_names, addresses, now)
-        _sync_directory(directory)
+        fsync_directory(directory)
         return pair.check(now, "run callreel-vault tls prepare-rotation again")
     finally:
         lock.release()
@@ -112,7 +89,7 @@ def prepare_rotation(directory: Path, now: datetime.datetime) -> TlsFiles:
 def rotate(directory: Path, now: datetime.datetime) -> tuple[TlsFiles, TlsFiles]:
     """Make the prepared next pair current, keeping the current one as previous;
     (previous, now current). Run again after a crash, it finishes what it started."""
-    lock = _locked(directory)
+    lock = locked_tls_directory(directory)
     try:
         current, upcoming, previous = (
             TlsPair.current(directory),
@@ -135,13 +112,13 @@ def rotate(directory: Path, now: datetime.datetime) -> tuple[TlsFiles, TlsFiles]
             ):
                 with atomic_output(copy, mode=mode) as handle:
                     handle.write(source.read_bytes())
-            _sync_directory(directory)
+            fsync_directory(directory)
             upcoming.key.replace(current.key)
         else:
             # A rotation that stopped between its two renames: the key is already in place.
             old = previous.check(now, "restore the vault's TLS files from backup")
         upcoming.cert.replace(current.cert)
-        _sync_directory(directory)
+        fsync_directory(directory)
         return old, current.check(now, "restore the vault's TLS files from backup")
     finally:
         lock.release()

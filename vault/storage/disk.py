@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from protocol.atomic_files import fsync_directory
 from vault.storage.base import (
     LOCK_SUFFIX,
     SegmentLocked,
@@ -20,15 +21,6 @@ from vault.storage.base import (
     utc_now,
     validate_key,
 )
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 INCOMING = ".incoming"
 """Where writes in progress live (on the store's own file system, so the rename is atomic);
@@ -47,7 +39,7 @@ def _write_atomically(path: Path, data: bytes, incoming: Path) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 class DiskStore:
@@ -141,7 +133,7 @@ class DiskStore:
         self._refuse_if_locked(key, lock_path, "delete")
         path.unlink()
         lock_path.unlink(missing_ok=True)
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
 
     def set_legal_hold(self, key: str, on: bool) -> None:
         path, lock_path = self._paths(key)
