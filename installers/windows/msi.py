@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from installers.locks import TARGETS
 from installers.policy.settings_view import policy_settings
 from installers.project_wheel import project_wheel
-from installers.reproducible import BuildError
+from installers.reproducible import BuildError, run_step
 from installers.windows.authenticode import sign
 from installers.windows.embedded_python import (
     download_runtime,
@@ -49,12 +48,6 @@ def msi_name(version: str = VERSION) -> str:
     return f"callreel-agent-{version}-x64.msi"
 
 
-def _run(command: list[str], what: str, cwd: Path | None = None) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
-    if done.returncode != 0:
-        raise BuildError(f"{what} failed:\n{(done.stdout + done.stderr)[-3000:]}")
-
-
 def _site_packages(stage: Path, wheel: Path) -> None:
     target = stage / "Lib" / "site-packages"
     pip = [
@@ -62,8 +55,10 @@ def _site_packages(stage: Path, wheel: Path) -> None:
         "--only-binary=:all:", "--target", str(target), "--platform", LOCK.platforms[0],
         "--python-version", LOCK.python_version, "--implementation", "cp",
     ]  # fmt: skip
-    _run([*pip, "--require-hashes", "-r", str(LOCK.lock_file)], f"installing {LOCK.name}'s wheels")
-    _run([*pip, str(wheel)], "installing Callreel's wheel")
+    run_step(
+        [*pip, "--require-hashes", "-r", str(LOCK.lock_file)], f"installing {LOCK.name}'s wheels"
+    )
+    run_step([*pip, str(wheel)], "installing Callreel's wheel")
     # pip writes POSIX entry-point scripts for --target installs; the launchers replace them.
     shutil.rmtree(target / "bin", ignore_errors=True)
     for cache in list(target.rglob("__pycache__")):
@@ -132,7 +127,7 @@ def build(work: Path, dist: Path, epoch: int) -> Path:
     msi = dist / msi_name()
     msi.unlink(missing_ok=True)
     try:
-        _run(["wixl", "--arch", "x64", "--output", str(msi), source.name], "wixl", cwd=work)
+        run_step(["wixl", "--arch", "x64", "--output", str(msi), source.name], "wixl", cwd=work)
     except FileNotFoundError:
         raise BuildError("wixl is missing; install it (apt-get install wixl msitools)") from None
     add_rows(msi, settings)
