@@ -13,8 +13,9 @@ Started together and measured in the same run, so every recorder sees the same s
 hears the same call:
 
 - `callreel-agent record` once per `--codec`, as shipped: the title whitelist, the occlusion
-  mask, encoding, sealing and the spool (microphone `callreel_mic` left, far end
-  `callreel_farend` right, Opus 32 kb/s);
+  mask, encoding, sealing and the spool (microphone `virtmic` left, far end
+  `callsink.monitor` right, by the sound server's names as on a Linux desk, so read from the
+  server itself; Opus 32 kb/s);
 - the baseline, ffmpeg: x11grab of the same 1280x720 region at the same frame rate (no mouse
   pointer; mss does not grab it either), libx264 `-preset veryfast` (default CRF 23) in
   yuv420p, and the same two PulseAudio sources merged into stereo (microphone left, far end
@@ -71,6 +72,7 @@ from machine import cpu_model
 from scripted_desktop import HEIGHT, REPO_ROOT, WIDTH, WINDOW_TITLE, scripted_desktop
 from ssim import Plane, bgra_luma, ssim
 
+from testbed.process_threads import ThreadCpuSampler, thread_cpu
 from testbed.programs import stop_processes
 from testbed.pulse import running_pulse_server
 
@@ -248,6 +250,12 @@ class Child:
     started_at: float
     ended_at: float = 0.0
     usage: resource.struct_rusage | None = None
+    threads: ThreadCpuSampler = field(init=False)
+    startup_cpu: float | None = None
+    """CPU seconds spent before the recorder said it had started (imports, devices, keys)."""
+
+    def __post_init__(self) -> None:
+        self.threads = ThreadCpuSampler(self.process.pid)
 
     @property
     def cpu_seconds(self) -> float:
@@ -288,7 +296,7 @@ def agent_command(args: argparse.Namespace, codec: str, recipient: Path, spool: 
     return [
         executable("callreel-agent"), "record", "--window", f"^{WINDOW_TITLE}$",
         "--seconds", f"{args.seconds:g}", "--recipient", str(recipient), "--spool", str(spool),
-        "--microphone", "callreel_mic", "--far-end", "callreel_farend", "--codec", codec,
+        "--microphone", "virtmic", "--far-end", "callsink.monitor", "--codec", codec,
         "--fps", f"{args.fps:g}", "--width", str(args.width), "--height", str(args.height),
         "--segment-seconds", f"{args.segment_seconds:g}",
     ]  # fmt: skip
@@ -324,10 +332,12 @@ def wait_until_recording(agents: Sequence[Child], spools: Sequence[Path]) -> Non
             if agent.process.poll() is not None:
                 raise RuntimeError(f"{agent.label} exited early: {agent.log.read_text()[-2000:]}")
             if b"started" in agent.log.read_bytes():
+                agent.startup_cpu = sum(cpu for _, cpu in thread_cpu(agent.process.pid).values())
                 break
             if (spool / "manifest.sqlite").exists():
                 spool_seen = spool_seen or time.monotonic()
-                if time.monotonic() - spool_seen > 1.0:
+                # Past the agent's audio settling time (1.5 s) and its start.
+                if time.monotonic() - spool_seen > 5.0:
                     break
             time.sleep(0.05)
 
@@ -488,6 +498,9 @@ class Session:
 def wait_for_recorders(children: Sequence[Child], grabber: ReferenceGrabber) -> None:
     last_report = time.monotonic()
     while not all(child.reap(block=False) for child in children):
+        for child in children:
+            if child.usage is None:
+                child.threads.sample()
         time.sleep(0.2)
         if time.monotonic() - last_report >= 10:
             last_report = time.monotonic()
@@ -631,6 +644,21 @@ def table(rows: Sequence[Row], seconds: float) -> str:
     return "\n".join(lines)
 
 
+def thread_table(rows: Sequence[Row], seconds: float) -> str:
+    """Each recorder's CPU per recorded minute by thread name (from /proc, sampled every
+    0.2 s until it exited), and what it spent before it had started."""
+    per_minute = 60 / seconds
+    lines = []
+    for row in rows:
+        threads = ", ".join(
+            f"{name} {cpu * per_minute:.2f}" for name, cpu in row.child.threads.by_name().items()
+        )
+        startup = row.child.startup_cpu
+        start = "" if startup is None else f"; of which before it started: {startup:.2f} s"
+        lines.append(f"- {row.label}: {threads}{start}")
+    return "\n".join(lines)
+
+
 def _screen_size(text: str) -> tuple[int, int]:
     width, _, height = text.lower().partition("x")
     if not (width.isdigit() and height.isdigit()) or int(width) % 2 or int(height) % 2:
@@ -708,6 +736,9 @@ def main() -> None:
     print(f"benchmark wall time {time.monotonic() - self_started:.0f} s")
     print()
     print(table(rows, args.seconds))
+    print()
+    print("CPU s per recorded minute by thread:")
+    print(thread_table(rows, args.seconds))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     recording_id = uuid.uuid4()
-    audio = CallAudioCapture(AudioSources(microphone="callreel_mic", far_end="callreel_farend"))
+    audio = CallAudioCapture(AudioSources(microphone="virtmic", far_end="callsink.monitor"))
     with Spool(args.spool) as spool:
         pipeline = CapturePipeline(
             MaskedGrabber(create_locator(WindowMatch(title_pattern=args.window))),

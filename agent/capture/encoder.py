@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from agent.capture.codec_names import CodecName
 from agent.capture.mask import Pixels
@@ -107,9 +108,16 @@ class SegmentWriter:
     """One segment: a video and an Opus audio stream muxed into an in-memory container."""
 
     def __init__(
-        self, settings: EncoderSettings, index: int, audio_template: av.AudioStream
+        self,
+        settings: EncoderSettings,
+        index: int,
+        audio_template: av.AudioStream,
+        converter: VideoReformatter | None = None,
     ) -> None:
         self.index = index
+        # The colour conversion's context, kept from frame to frame (and segment to segment):
+        # a converter per frame set up libswscale's tables again for every one.
+        self._converter = converter or VideoReformatter()
         self.start = index * settings.segment_seconds
         self.end = self.start + settings.segment_seconds
         self._settings = settings
@@ -152,12 +160,17 @@ class SegmentWriter:
         self._encode(fitted, at)
 
     def _encode(self, fitted: Pixels, at: float) -> None:
-        frame = av.VideoFrame.from_ndarray(fitted, format="bgra").reformat(
+        # Wrapped, not copied: the conversion below reads it once into a frame of its own.
+        bgra = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(fitted), format="bgra")
+        frame = self._converter.reformat(
+            bgra,
             format="yuv420p",
-            dst_colorspace="ITU709",
-            dst_color_range="MPEG",
+            dst_colorspace=BT709,
+            dst_color_range=LIMITED_RANGE,
             dst_color_trc=BT709,
             dst_color_primaries=BT709,
+            # One thread: a 720p conversion is shorter than handing it out to a pool.
+            threads=1,
         )
         frame.pts = round(at / VIDEO_TIME_BASE)
         frame.time_base = VIDEO_TIME_BASE
@@ -245,6 +258,7 @@ class Segmenter:
         self._open: dict[int, SegmentWriter] = {}
         self._next_to_emit = 0
         self._audio = RecordingAudioEncoder(settings)
+        self._converter = VideoReformatter()
         self._still: Pixels | None = None
         self.frames_left_out = 0
 
@@ -255,7 +269,9 @@ class Segmenter:
         if index < self._next_to_emit:
             return None  # that segment is already finished; late data is dropped
         if index not in self._open:
-            self._open[index] = SegmentWriter(self._settings, index, self._audio.stream)
+            self._open[index] = SegmentWriter(
+                self._settings, index, self._audio.stream, self._converter
+            )
         return self._open[index]
 
     def add_frame(self, pixels: Pixels, at: float) -> None:

@@ -40,8 +40,9 @@ class ScreenGrabber:
             {"left": area.x, "top": area.y, "width": area.width, "height": area.height}
         )
         # `raw` holds the same BGRA bytes as `bgra`, which only makes an extra `bytes` copy of
-        # them (a third of a grab's CPU). Copied once here because mss may reuse its buffer.
-        return np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4).copy()
+        # them (a third of a grab's CPU). Every mss 10.2 backend returns a new bytearray per
+        # grab (pyproject pins it), so the array may keep it and be written to: no copy.
+        return np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
 
     def close(self) -> None:
         handle = getattr(self._local, "mss", None)

@@ -8,8 +8,8 @@ recording would keep. Pure: a grab and the window facts around it in, a frame ou
 A frame is wholly black when the business window is not plainly visible (minimised, hidden,
 missing, off screen), when anything moved while it was grabbed (the grab may hold another
 window's pixels), when its title matches the payment pattern, or while recording is paused.
-Otherwise only the pixels `kept_pixels_mask` keeps survive: none of a window stacked above it,
-nothing off screen, nothing in a redaction area from policy.
+Otherwise only the pixels `agent.capture.mask.kept_pixels_mask` keeps survive: none of a
+window stacked above it, nothing off screen, nothing in a redaction area from policy.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.capture.geometry import Rect
-from agent.capture.mask import Pixels, black_out, kept_pixels_mask
+from agent.capture.mask import Pixels, black_out_areas, hidden_areas
 from agent.capture.window.base import Visibility, WindowSnapshot
 from protocol.recording_vocabulary import BlankReason
 
@@ -43,7 +43,8 @@ class Grab:
     after: WindowSnapshot | None = None
     """The windows once the pixels were read; None when nothing was read."""
     pixels: Pixels | None = None
-    """The on-screen part of the business window (BGRA), as the screen showed it."""
+    """The on-screen part of the business window (BGRA), as the screen showed it. The frame
+    may be made in this very buffer (blacked out in place): the grab hands it over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +106,12 @@ class KeptPixels:
         covered = any(occluder.intersection(target) for occluder in before.occluders)
         if paused:
             return MaskedFrame(_black(size), before, covered=covered)
-        pixels = np.zeros((target.height, target.width, 4), dtype=np.uint8)
-        placed = on_screen.relative_to(target)
-        pixels[placed.y : placed.bottom, placed.x : placed.right] = grab.pixels
-        mask = kept_pixels_mask(target, before.screen, before.occluders, self.redactions)
-        return MaskedFrame(black_out(pixels, mask), before, covered=covered)
+        areas = hidden_areas(target, before.occluders, self.redactions)
+        return MaskedFrame(
+            black_out_areas(_placed(grab.pixels, target, on_screen), areas),
+            before,
+            covered=covered,
+        )
 
 
 def on_screen_area(snapshot: WindowSnapshot) -> Rect | None:
@@ -118,6 +120,22 @@ def on_screen_area(snapshot: WindowSnapshot) -> Rect | None:
     if snapshot.visibility is not Visibility.VISIBLE or target is None:
         return None
     return target.intersection(snapshot.screen)
+
+
+def _placed(grabbed: Pixels, target: Rect, on_screen: Rect) -> Pixels:
+    """The window's frame: the grab itself when the whole window was on screen (the grab is
+    this frame's own buffer, so it is blacked out in place), else the grab on black."""
+    if grabbed.shape != (on_screen.height, on_screen.width, 4):
+        raise ValueError(
+            f"the grab is {grabbed.shape}, not the {on_screen.width}x{on_screen.height} BGRA"
+            " area asked for"
+        )
+    if on_screen == target and grabbed.flags.writeable:
+        return grabbed
+    pixels = np.zeros((target.height, target.width, 4), dtype=np.uint8)
+    placed = on_screen.relative_to(target)
+    pixels[placed.y : placed.bottom, placed.x : placed.right] = grabbed
+    return pixels
 
 
 def _black(size: tuple[int, int]) -> Pixels:

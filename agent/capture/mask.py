@@ -34,16 +34,31 @@ def kept_pixels_mask(
     if on_screen is None:
         return mask
     _fill(mask, on_screen.relative_to(target), value=True)
-    for occluder in occluders:
-        covered = occluder.intersection(target)
-        if covered is not None:
-            _fill(mask, covered.relative_to(target), value=False)
-    window_area = Rect(0, 0, target.width, target.height)
-    for redaction in redactions:
-        hidden = redaction.intersection(window_area)
-        if hidden is not None:
-            _fill(mask, hidden, value=False)
+    for hidden in hidden_areas(target, occluders, redactions):
+        _fill(mask, hidden, value=False)
     return mask
+
+
+def hidden_areas(
+    target: Rect, occluders: Iterable[Rect] = (), redactions: Iterable[Rect] = ()
+) -> list[Rect]:
+    """The parts of `target` (relative to its top-left corner) under a window stacked above it
+    or in a redaction area: with the part off screen, everything `kept_pixels_mask` drops.
+
+    Rectangles instead of a mask let a frame be blacked out by zeroing a few slices, with no
+    pass over the pixels that are kept (most frames have nothing to hide)."""
+    areas = [
+        covered.relative_to(target)
+        for occluder in occluders
+        if (covered := occluder.intersection(target)) is not None
+    ]
+    window_area = Rect(0, 0, target.width, target.height)
+    areas += [
+        hidden
+        for redaction in redactions
+        if (hidden := redaction.intersection(window_area)) is not None
+    ]
+    return areas
 
 
 def _fill(mask: Mask, area: Rect, *, value: bool) -> None:
@@ -55,4 +70,11 @@ def black_out(pixels: Pixels, mask: Mask) -> Pixels:
     if pixels.shape[:2] != mask.shape:
         raise ValueError(f"frame {pixels.shape[:2]} and mask {mask.shape} differ in size")
     pixels[~mask] = 0
+    return pixels
+
+
+def black_out_areas(pixels: Pixels, areas: Iterable[Rect]) -> Pixels:
+    """Zero every pixel in `areas` (rectangles inside the frame), in place; returns `pixels`."""
+    for area in areas:
+        pixels[area.y : area.bottom, area.x : area.right] = 0
     return pixels

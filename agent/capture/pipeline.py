@@ -31,6 +31,7 @@ from agent.capture.audio.timeline import Samples
 from agent.capture.encoder import EncodedSegment, EncoderSettings, Segmenter
 from agent.capture.grab import MaskedGrabber
 from agent.spool.spool import RecordingState, Spool
+from agent.thread_names import name_native_thread
 from protocol.recording_metadata import BlankSpan, ConsentRecord, PauseSpan, RecordingMetadata
 from protocol.recording_vocabulary import BlankReason, ConsentMode, PauseSource
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
@@ -223,6 +224,7 @@ class CapturePipeline:
             return any(span.start_s <= at < span.end_s for span in self.summary.pauses)
 
     def _grab_loop(self) -> None:
+        name_native_thread("callreel-grab")
         next_at = time.monotonic()
         previous_at = 0.0
         try:
@@ -272,6 +274,8 @@ class CapturePipeline:
         self._open_blank = None if reason is None else _OpenBlankSpan(reason, max(0.0, at))
 
     def _encode_loop(self) -> None:
+        # The encoder's own worker threads start from this one and inherit the name.
+        name_native_thread("callreel-encode")
         segmenter = Segmenter(self._settings, self._store)
         audio = _HeldAudio()
         try:

@@ -319,18 +319,20 @@ class AgentSettings:
         "",
         _TEXT,
         _U,
-        "a PortAudio device name, or empty",
+        "a sound server source or PortAudio device name, or empty",
         _single_line,
-        "The agent's microphone (a PortAudio device name). Empty: the system default.",
+        "The agent's microphone: on Linux a PulseAudio/PipeWire source name (read from the"
+        " sound server) or an ALSA device name (through PortAudio); elsewhere a PortAudio"
+        " device name. Empty: the system default.",
     )
     far_end: str = _setting(
         "",
         _TEXT,
         _U,
-        "a PortAudio device name, or empty",
+        "a sound server source or PortAudio device name, or empty",
         _single_line,
-        "The device that carries the caller's voice (a PortAudio device name). Empty: the"
-        " monitor of the default output.",
+        "The device that carries the caller's voice, named as for the microphone (on Linux"
+        " e.g. a sink's monitor source). Empty: the monitor of the default output.",
     )
     detectors: tuple[str, ...] = _setting(
         (DetectorName.HOOK.value, DetectorName.PULSE.value),

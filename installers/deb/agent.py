@@ -21,9 +21,10 @@ NAME = "callreel-agent"
 INSTALLED_AT = Path("/usr/lib/callreel-agent")
 AUTOSTART = Path("/etc/xdg/autostart/callreel-agent.desktop")
 
-# Qt on X11 (xcb) and PortAudio through ALSA's pulse plugin, as scripts/setup installs them.
+# Qt on X11 (xcb); the sound server read with libpulse-simple, or PortAudio through ALSA's
+# pulse plugin for ALSA device names; as scripts/setup installs them.
 SYSTEM_LIBRARIES = (
-    "libportaudio2", "libasound2-plugins", "libxcb-cursor0", "libxcb-icccm4",
+    "libportaudio2", "libasound2-plugins", "libpulse0", "libxcb-cursor0", "libxcb-icccm4",
     "libxcb-keysyms1", "libxcb-xinerama0", "libxcb-shape0", "libxcb-randr0",
     "libxcb-render-util0", "libxcb-image0", "libxkbcommon-x11-0", "libegl1", "libgl1",
     "libfontconfig1", "libdbus-1-3",

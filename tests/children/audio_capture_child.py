@@ -2,8 +2,9 @@
 
 Usage: python -m tests.children.audio_capture_child SECONDS FROM TO [named|defaults]: levels
 are measured between FROM and TO seconds into the recording (idle PulseAudio monitors start
-delivering late). `named` (the default) opens the test's ALSA PCMs by name; `defaults` opens
-what the agent uses when policy names no device. Runs in its own process because PortAudio
+delivering late). `named` (the default) opens the test's ALSA PCMs by name (through
+PortAudio); `server` the same sources by the sound server's names; `defaults` opens what the
+agent uses when policy names no device. Runs in its own process because PortAudio
 reads the device list (and the PulseAudio environment) once, when it is first loaded.
 """
 
@@ -31,11 +32,11 @@ def tone_level(samples: np.ndarray, frequency: float, rate: int) -> float:
 def main() -> None:
     seconds, window_start, window_end = (float(arg) for arg in sys.argv[1:4])
     devices = sys.argv[4] if len(sys.argv) > 4 else "named"
-    sources = (
-        AudioSources()
-        if devices == "defaults"
-        else AudioSources(microphone="callreel_mic", far_end="callreel_farend")
-    )
+    sources = {
+        "defaults": AudioSources(),
+        "named": AudioSources(microphone="callreel_mic", far_end="callreel_farend"),
+        "server": AudioSources(microphone="virtmic", far_end="callsink.monitor"),
+    }[devices]
     capture = CallAudioCapture(sources)
     # As the agent does while its notice shows: idle monitors deliver their first second late.
     capture.open()
@@ -53,6 +54,7 @@ def main() -> None:
         "expected_frames": round(seconds * capture.rate),
         "silence_inserted": capture.silence_inserted,
         "samples_dropped": capture.samples_dropped,
+        "streams": capture.stream_kind,
     }
     window = stereo[round(window_start * capture.rate) : round(window_end * capture.rate)]
     chunk = capture.rate // 20  # 50 ms: 22 cycles of 440 Hz, 50 of 1000 Hz

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from protocol.keys import VaultIdentity, write_key_pair
 from testbed.pulse import PulseServer
@@ -70,9 +71,15 @@ def _flash_brackets(brightness: list[tuple[float, float]]) -> list[tuple[float, 
     return brackets
 
 
+@pytest.mark.parametrize(
+    "devices",
+    [("callreel_mic", "callreel_farend"), ("virtmic", "callsink.monitor")],
+    ids=["PortAudio", "sound server"],
+)
 def test_a_flash_and_a_click_at_the_same_instant_stay_within_80_ms(
-    x_display: XServer, pulse_server: PulseServer, tmp_path: Path
+    x_display: XServer, pulse_server: PulseServer, tmp_path: Path, devices: tuple[str, str]
 ) -> None:
+    """Through PortAudio (ALSA device names) and read from the sound server (its own names)."""
     identity_path, recipient_path = write_key_pair(VaultIdentity.generate(), tmp_path / "keys")
     env = {**pulse_server.env, "DISPLAY": x_display.display, "PULSE_SINK": "callsink"}
     probe = subprocess.Popen(
@@ -82,7 +89,7 @@ def test_a_flash_and_a_click_at_the_same_instant_stay_within_80_ms(
         env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        _record_flashes(probe, recipient_path, identity_path, env, tmp_path)
+        _record_flashes(probe, recipient_path, identity_path, env, tmp_path, devices=devices)
     finally:
         probe.kill()
         probe.communicate()
@@ -94,14 +101,17 @@ def _record_flashes(
     identity_path: Path,
     env: dict[str, str],
     tmp_path: Path,
+    *,
+    devices: tuple[str, str],
 ) -> None:
+    microphone, far_end = devices
     assert probe.stdout is not None
     assert probe.stdin is not None
     assert probe.stdout.readline().strip() == "ready"
     recorder = subprocess.Popen(
         [str(BIN / "callreel-agent"), "record", "--window", "^CRM - av sync$", "--seconds", "8",
          "--recipient", str(recipient_path), "--spool", str(tmp_path / "spool"),
-         "--microphone", "callreel_mic", "--far-end", "callreel_farend", "--fps", str(FPS),
+         "--microphone", microphone, "--far-end", far_end, "--fps", str(FPS),
          "--width", str(WIDTH), "--height", str(HEIGHT), "--segment-seconds", "2"],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -9,11 +9,15 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.capture.geometry import Rect
 from agent.capture.kept_pixels import Grab, KeptPixels, MaskedFrame, on_screen_area
+from agent.capture.mask import black_out, kept_pixels_mask
 from agent.capture.window.base import Visibility, WindowSnapshot
 from protocol.recording_vocabulary import BlankReason
+from tests.helpers.rects import rects
 
 SCREEN = Rect(0, 0, 800, 600)
 TARGET = Rect(100, 100, 200, 100)
@@ -142,3 +146,50 @@ def test_redaction_areas_are_black_inside_the_window() -> None:
     frame = with_redaction.frame(grab_of(snapshot()), paused=False, blank_size=BLANK_SIZE)
     assert frame.pixels[20:60, 10:40].max() == 0
     assert int((frame.pixels[:, :, 0] == 255).sum()) == TARGET.width * TARGET.height - 30 * 40
+
+
+@st.composite
+def window_on_screen(draw: st.DrawFn) -> tuple[Rect, Rect]:
+    """A screen and a window at least partly on it (a window wholly off it is never read)."""
+    screen = Rect(0, 0, draw(st.integers(1, 40)), draw(st.integers(1, 40)))
+    width, height = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+    x = draw(st.integers(1 - width, screen.width - 1))
+    y = draw(st.integers(1 - height, screen.height - 1))
+    return Rect(x, y, width, height), screen
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    placement=window_on_screen(),
+    occluders=st.lists(rects(), max_size=5),
+    redactions=st.lists(rects(20), max_size=3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_a_kept_frame_holds_exactly_the_pixels_the_mask_keeps(
+    placement: tuple[Rect, Rect], occluders: list[Rect], redactions: list[Rect], seed: int
+) -> None:
+    """The frame is made by zeroing rectangles (in the grab's own buffer when the whole window
+    is on screen); the mask, checked pixel by pixel in test_mask.py, is the reference."""
+    target, screen = placement
+    snap = WindowSnapshot(Visibility.VISIBLE, screen, target, tuple(occluders), "CRM", 7)
+    area = on_screen_area(snap)
+    assert area is not None
+    rng = np.random.default_rng(seed)
+    grabbed = rng.integers(1, 256, (area.height, area.width, 4), dtype=np.uint8)
+    expected = np.zeros((target.height, target.width, 4), dtype=np.uint8)
+    placed = area.relative_to(target)
+    expected[placed.y : placed.bottom, placed.x : placed.right] = grabbed
+    black_out(expected, kept_pixels_mask(target, screen, occluders, redactions))
+
+    frame = KeptPixels(redactions=tuple(redactions)).frame(
+        Grab(snap, snap, grabbed), paused=False, blank_size=BLANK_SIZE
+    )
+
+    np.testing.assert_array_equal(frame.pixels, expected)
+
+
+def test_a_grab_of_the_wrong_size_is_refused_not_stretched() -> None:
+    snap = snapshot()
+    wrong = np.full((TARGET.height - 1, TARGET.width, 4), 255, dtype=np.uint8)
+    with pytest.raises(ValueError, match="not the 200x100 BGRA area"):
+        kept(Grab(snap, snap, wrong))

@@ -9,16 +9,7 @@ from hypothesis import strategies as st
 
 from agent.capture.geometry import Rect
 from agent.capture.mask import black_out, kept_pixels_mask
-
-
-def rects(limit: int = 40) -> st.SearchStrategy[Rect]:
-    return st.builds(
-        Rect,
-        st.integers(-limit, limit),
-        st.integers(-limit, limit),
-        st.integers(0, limit),
-        st.integers(0, limit),
-    )
+from tests.helpers.rects import rects
 
 
 def _inside(rect: Rect, x: int, y: int) -> bool:

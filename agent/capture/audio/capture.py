@@ -1,30 +1,35 @@
 """Call audio: the agent's microphone on the left channel, the caller on the right (R8).
 
-Two PortAudio input streams (sounddevice), one per source, at 48 kHz. Each reads two channels
-where its device has them and averages them itself: downmixed by the server, a stereo source
-comes out 3 dB louder from PipeWire (which sums at 1/sqrt 2) than from PulseAudio (which
-averages), and loud callers would clip. Their callbacks only queue blocks stamped with the ADC
-time of the first sample; the consumer places them on one
-`ChannelTimeline` per channel, so dropouts and late starts become silence and both channels
-cover exactly the same span. Both streams use the same host API, hence the same clock, which
+Two input streams at 48 kHz, one per source: on Linux read straight from the sound server
+(agent/capture/audio/pulse_stream.py) when it has both sources, else through PortAudio
+(sounddevice). Each reads two channels where its device has them and averages them itself:
+downmixed by the server, a stereo source comes out 3 dB louder from PipeWire (which sums at
+1/sqrt 2) than from PulseAudio (which averages), and loud callers would clip. The streams only
+queue blocks stamped with the capture time of their first sample; the consumer places them on
+one `ChannelTimeline` per channel, so dropouts and late starts become silence and both
+channels cover exactly the same span. Both streams are of one kind, hence on one clock, which
 `now()` also reads so that video can be stamped on the audio clock.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
+import sys
 import threading
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import Any, Protocol
 
 from agent.capture.audio.devices import (
     DEFAULT_FAR_END,
     aim_default_far_end,
     register_default_devices,
 )
+from agent.capture.audio.pulse_stream import PulseSourceStream, PulseStreamError, downmix
+from agent.capture.audio.sound_server import NoSoundServerError, pulse_sources_for
 from agent.capture.audio.timeline import ChannelTimeline, Samples, interleave
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
 # A fixed block size: with PortAudio's variable size the ALSA pulse plugin delivered about
@@ -51,7 +56,10 @@ class AudioCaptureError(RuntimeError):
     """An audio device could not be opened or failed; the message names it."""
 
 
-class _SourceStream:
+class _PortAudioStream:
+    """A source opened through PortAudio: on Windows and macOS, and for devices on Linux
+    that are no source of the sound server (agent/capture/audio/pulse_stream.py)."""
+
     def __init__(self, name: str, device: str | int | None, rate: int) -> None:
         import sounddevice  # noqa: PLC0415 - PortAudio loads only when audio is captured
 
@@ -63,7 +71,7 @@ class _SourceStream:
         try:
             available = int(sounddevice.query_devices(device, "input")["max_input_channels"])
             self.channels = min(2, max(1, available))
-            self.stream = sounddevice.InputStream(
+            self._stream = sounddevice.InputStream(
                 device=device,
                 channels=self.channels,
                 samplerate=rate,
@@ -77,31 +85,88 @@ class _SourceStream:
                 " device names in policy (`callreel-agent doctor` lists them)"
             ) from exc
 
+    @property
+    def time(self) -> float:
+        return float(self._stream.time)
+
+    def start(self) -> None:
+        self._stream.start()
+
+    def stop(self) -> None:
+        self._stream.stop()  # returns once the last callback has run
+
+    def close(self) -> None:
+        self._stream.close()
+
     def _callback(self, indata: Any, _frames: int, time_info: Any, status: Any) -> None:
         if not self.keeping:
             return
         if status.input_overflow:
             self.overflows += 1
-        if self.channels == 1:
-            mono = indata[:, 0].copy()
-        else:
-            mono = (indata.sum(axis=1, dtype=np.int32) // self.channels).astype(np.int16)
         # deque.append is atomic: no lock on PortAudio's real-time thread.
-        self.blocks.append((time_info.inputBufferAdcTime, mono))
+        self.blocks.append((time_info.inputBufferAdcTime, downmix(indata, self.channels)))
+
+
+class _SourceStream(Protocol):
+    name: str
+    blocks: collections.deque[tuple[float, Samples]]
+    keeping: bool
+    overflows: int
+
+    @property
+    def time(self) -> float: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def _open_sources(sources: AudioSources, rate: int) -> list[_SourceStream]:
+    """Both streams from the sound server itself where it has both sources (Linux), else
+    both through PortAudio: the two must share one clock."""
+    block = round(rate * BLOCK_SECONDS)
+    if sys.platform == "linux" and not any(
+        isinstance(device, int) for device in (sources.microphone, sources.far_end)
+    ):
+        far_end = None if sources.far_end == DEFAULT_FAR_END else sources.far_end
+        try:
+            microphone_source, far_end_source = pulse_sources_for(
+                _as_name(sources.microphone), _as_name(far_end)
+            )
+        except (NoSoundServerError, LookupError) as exc:
+            log.info("call audio through PortAudio: %s", exc)
+        else:
+            try:
+                return [
+                    PulseSourceStream(name, source.name, min(2, source.channels), rate, block)
+                    for name, source in (
+                        ("microphone", microphone_source),
+                        ("far-end", far_end_source),
+                    )
+                ]
+            except PulseStreamError as exc:
+                raise AudioCaptureError(
+                    f"{exc}; check the audio device names in policy (`callreel-agent doctor`"
+                    " lists them)"
+                ) from exc
+    far_end_device = sources.far_end
+    if far_end_device is None:
+        aim_default_far_end()
+        far_end_device = DEFAULT_FAR_END
+    return [
+        _PortAudioStream("microphone", sources.microphone, rate),
+        _PortAudioStream("far-end", far_end_device, rate),
+    ]
+
+
+def _as_name(device: str | int | None) -> str | None:
+    return None if device is None else str(device)
 
 
 class CallAudioCapture:
     def __init__(self, sources: AudioSources, rate: int = SAMPLE_RATE) -> None:
         register_default_devices()
-        far_end = sources.far_end
-        if far_end is None:
-            aim_default_far_end()
-            far_end = DEFAULT_FAR_END
         self.rate = rate
-        self._sources = [
-            _SourceStream("microphone", sources.microphone, rate),
-            _SourceStream("far-end", far_end, rate),
-        ]
+        self._sources = _open_sources(sources, rate)
         self._timelines: list[ChannelTimeline] = []
         self._lock = threading.Lock()
         self._opened = False
@@ -117,7 +182,7 @@ class CallAudioCapture:
         if self._opened:
             return
         for source in self._sources:
-            source.stream.start()
+            source.start()
         self._opened = True
 
     def start(self) -> float:
@@ -131,7 +196,7 @@ class CallAudioCapture:
         return self.start_time
 
     def now(self) -> float:
-        return float(self._sources[0].stream.time)
+        return self._sources[0].time
 
     def read_settled(self) -> Samples:
         """Stereo int16 frames (n, 2) from the previous read up to what has settled.
@@ -149,16 +214,16 @@ class CallAudioCapture:
         """Stop both streams and return everything up to the moment they stopped."""
         stop_time = self.now()
         for source in self._sources:
-            source.stream.stop()  # returns once the last callback has run
+            source.stop()  # returns once the last block is queued
         frames = self._read_until(stop_time)
         for source in self._sources:
-            source.stream.close()
+            source.close()
         return frames
 
     def close(self) -> None:
         """Stop and release both devices without recording (notice declined or cancelled)."""
         for source in self._sources:
-            source.stream.close()
+            source.close()
         self._opened = False
 
     def _read_until(self, until_time: float) -> Samples:
@@ -175,6 +240,11 @@ class CallAudioCapture:
     def _take(self, until: int) -> Samples:
         left, right = (timeline.take(max(0, until)) for timeline in self._timelines)
         return interleave(left, right)
+
+    @property
+    def stream_kind(self) -> str:
+        """How the devices are read: "sound server" or "PortAudio" (for doctor and tests)."""
+        return "sound server" if isinstance(self._sources[0], PulseSourceStream) else "PortAudio"
 
     @property
     def silence_inserted(self) -> tuple[int, int]:

@@ -77,3 +77,29 @@ def sources_read_by_this_process() -> list[SourceRead]:
                     )
                 )
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class PulseSource:
+    name: str
+    channels: int
+
+
+def pulse_sources_for(microphone: str | None, far_end: str | None) -> tuple[PulseSource, ...]:
+    """The server's own sources for a microphone and a far end named by policy: None is the
+    default source and the default sink's monitor. Raises LookupError for a name the server
+    does not have (PipeWire would silently record the microphone instead): such a name is
+    for PortAudio (an ALSA device)."""
+    with _connected() as pulse:
+        channels = {str(source.name): int(source.channel_count) for source in pulse.source_list()}
+        info = pulse.server_info()
+        wanted = (
+            str(info.default_source_name) if microphone is None else microphone,
+            str(pulse.get_sink_by_name(info.default_sink_name).monitor_source_name)
+            if far_end is None
+            else far_end,
+        )
+    missing = [name for name in wanted if name not in channels]
+    if missing:
+        raise LookupError(f"the sound server has no source named {', '.join(missing)}")
+    return tuple(PulseSource(name, channels[name]) for name in wanted)
