@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
 # A fixed block size: with PortAudio's variable size the ALSA pulse plugin delivered about
-# half real time here.
+# half real time here. 20 ms for streams read from the sound server too: 50 ms blocks there
+# halve the readers' CPU (1.4 to 0.7 s a minute, bench/audio_streams.py), but stopping waits
+# for the block in progress, and the stop's worst case went from 76 to 132 ms
+# (bench/pipeline_stop.py) against the 200 ms on-hook budget that a busy machine stretches.
 BLOCK_SECONDS = 0.02
 # Blocks reach the callback after their ADC time, and an idle PulseAudio monitor delivers its
 # first ones in a burst over a second late. Reads wait for what both channels have delivered;
