@@ -2,7 +2,9 @@
 
 Order per frame: snapshot the windows, read the target's on-screen part, snapshot again. If
 anything moved in between, the grab may hold pixels of another window, so the frame is
-stored black. A target that is not plainly visible is not read at all: its frame is black,
+stored black. The second snapshot is the first one again when the locator can tell that
+nothing changed since it began (on X11, from the server's events: one round trip, not the
+dozens of a snapshot). A target that is not plainly visible is not read at all: its frame is black,
 never the desktop.
 """
 
@@ -74,7 +76,8 @@ class MaskedGrabber:
         grab = Grab(before)
         if area is not None:
             pixels = self._screen.grab(area)
-            grab = Grab(before, self._locator.snapshot(), pixels)
+            after = self._locator.snapshot() if self._locator.changed_since_snapshot() else before
+            grab = Grab(before, after, pixels)
         frame = self._kept.frame(grab, paused=paused, blank_size=self._size)
         if before.visibility is Visibility.VISIBLE and before.target is not None:
             self._size = (before.target.width, before.target.height)

@@ -118,6 +118,14 @@ class Desktop:
             what=f"window {spawned.title!r} to move towards {x},{y}",
         )
 
+    def set_title(self, spawned: SpawnedWindow, title: str) -> None:
+        """Retitle the window as an application does (WM_NAME and _NET_WM_NAME)."""
+        window = self._window(spawned)
+        window.set_wm_name(title)
+        utf8 = self._display.intern_atom("UTF8_STRING")
+        window.change_property(self._display.intern_atom("_NET_WM_NAME"), utf8, 8, title.encode())
+        self._display.sync()
+
     def raise_window(self, spawned: SpawnedWindow) -> None:
         """Activate the window through the window manager, which raises its frame to the top."""
         self._xdotool("windowactivate", "--sync", spawned)

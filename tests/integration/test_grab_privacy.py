@@ -7,15 +7,16 @@ business green or black. Minimised or closed, the business window yields black f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 
 from agent.capture.geometry import Rect
-from agent.capture.grab import MaskedGrabber
+from agent.capture.grab import MaskedGrabber, ScreenGrabber
 from agent.capture.kept_pixels import KeptPixels, MaskedFrame
-from agent.capture.window.base import WindowMatch
+from agent.capture.window.base import WindowLocator, WindowMatch, WindowSnapshot
 from agent.capture.window.factory import create_locator
 from protocol.recording_vocabulary import BlankReason
 from tests.helpers.desktop import Desktop
@@ -73,6 +74,112 @@ def test_covering_window_never_appears_while_moved_and_raised(
     # Not vacuous: most frames show the business window, partly covered.
     assert sum(1 for count in green_counts if count > 0) > frames // 2
     assert min(green_counts) < BUSINESS.width * BUSINESS.height
+
+
+class ChangingScreen(ScreenGrabber):
+    """Reads the pixels, then changes the desktop as a user might in that instant."""
+
+    def __init__(self, change: Callable[[], object]) -> None:
+        super().__init__()
+        self.change: Callable[[], object] | None = change
+
+    def grab(self, area: Rect) -> np.ndarray:
+        pixels = super().grab(area)
+        if self.change is not None:
+            change, self.change = self.change, None
+            change()
+        return pixels
+
+
+class CountingLocator(WindowLocator):
+    """The real locator, counting its snapshots."""
+
+    def __init__(self, inner: WindowLocator) -> None:
+        super().__init__(inner.match)
+        self.inner = inner
+        self.snapshots = 0
+
+    def snapshot(self) -> WindowSnapshot:
+        self.snapshots += 1
+        return self.inner.snapshot()
+
+    def changed_since_snapshot(self) -> bool:
+        return self.inner.changed_since_snapshot()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_still_desktop_takes_one_snapshot_per_frame(desktop: Desktop) -> None:
+    """The X server's events stand for the second snapshot while nothing moves during a grab;
+    a change between frames is in the next frame's own snapshot."""
+    desktop.spawn_colour_window(
+        geometry=BUSINESS, title="CRM - customer 7", wm_class="Still", colour="20c020"
+    )
+    counting = CountingLocator(create_locator(WindowMatch(window_class="Still")))
+    still = MaskedGrabber(counting)
+    try:
+        still.grab()  # the first frame starts watching the window: two snapshots
+        counting.snapshots = 0
+        for _ in range(5):
+            assert still.grab().blank_reason is None
+        assert counting.snapshots == 5
+        cover = desktop.spawn_colour_window(
+            geometry=Rect(700, 450, 200, 150), title="Chat", wm_class="Chat"
+        )
+        desktop.move(cover, 720, 460)
+        frame = still.grab()
+        assert frame.covered
+        assert colours(frame) <= {GREEN_BGRA[:3], (0, 0, 0)}
+    finally:
+        still.close()
+
+
+def test_a_cover_moved_while_the_pixels_are_read_blackens_the_frame(desktop: Desktop) -> None:
+    """Damage-free: the business window does not repaint, only the cover's move tells."""
+    business = desktop.spawn_colour_window(
+        geometry=BUSINESS, title="CRM - customer 8", wm_class="Moving", colour="20c020"
+    )
+    cover = desktop.spawn_colour_window(
+        geometry=Rect(1000, 650, 200, 100), title="Chat", wm_class="Chat"
+    )
+    del business
+    screen = ChangingScreen(lambda: desktop.move(cover, 300, 250))
+    moving = MaskedGrabber(create_locator(WindowMatch(window_class="Moving")), screen)
+    try:
+        moving.grab()  # watching begins
+        screen.change = lambda: desktop.move(cover, 320, 260)
+        frame = moving.grab()
+        assert frame.blank_reason is BlankReason.MOVED
+        assert frame.pixels.max() == 0
+        after = moving.grab()  # the cover now lies over the window: masked, never shown
+        assert after.covered
+        assert colours(after) <= {GREEN_BGRA[:3], (0, 0, 0)}
+    finally:
+        moving.close()
+
+
+def test_a_payment_title_set_while_the_pixels_are_read_blackens_the_frame(
+    desktop: Desktop,
+) -> None:
+    business = desktop.spawn_colour_window(
+        geometry=BUSINESS, title="CRM - customer 9", wm_class="Paying", colour="20c020"
+    )
+    screen = ChangingScreen(lambda: None)
+    paying = MaskedGrabber(
+        create_locator(WindowMatch(window_class="Paying")),
+        screen,
+        kept=KeptPixels(payment_title=re.compile("Card payment")),
+    )
+    try:
+        assert paying.grab().blank_reason is None
+        assert paying.grab().blank_reason is None
+        screen.change = lambda: desktop.set_title(business, "CRM - Card payment")
+        frame = paying.grab()
+        assert frame.blank_reason is BlankReason.PAYMENT_WINDOW
+        assert frame.pixels.max() == 0
+    finally:
+        paying.close()
 
 
 def test_redaction_areas_are_black(desktop: Desktop) -> None:

@@ -78,6 +78,14 @@ class WindowLocator(abc.ABC):
     def snapshot(self) -> WindowSnapshot:
         """Locate the whitelisted window now; never raises for a missing or hidden window."""
 
+    def changed_since_snapshot(self) -> bool:
+        """Whether anything that `snapshot` reports may have changed since the last one began.
+
+        Asked right after the pixels are read: False lets the grab reuse that snapshot as the
+        one after the read, instead of taking a second. A backend that cannot tell says True
+        (the default), and the grab takes the second snapshot as before."""
+        return True
+
     def close(self) -> None:  # noqa: B027 - optional hook; not every backend holds handles
         """Release OS handles."""
 

@@ -39,6 +39,14 @@ _ICONIC_STATE = 3
 _PROPERTY_LONGS = 4096
 """Read properties in one request (16 KiB): titles and client lists fit, no second round trip."""
 _PROC = Path("/proc")
+_ROOT_EVENTS = X.SubstructureNotifyMask | X.StructureNotifyMask | X.PropertyChangeMask
+"""Top-level windows (frames, menus) created, mapped, moved, restacked or gone; the screen
+resized; the window manager's client list changed."""
+_TARGET_EVENTS = X.StructureNotifyMask | X.SubstructureNotifyMask | X.PropertyChangeMask
+"""The business window, and each window between it and the root (a frame): moved, resized,
+unmapped, reparented, retitled, minimised."""
+_WATCHED_LIMIT = 1024
+"""Windows remembered as watched; past it the list starts afresh (re-selecting is harmless)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +58,15 @@ class _Atoms:
     net_wm_pid: int
     net_client_list_stacking: int
     utf8_string: int
+
+    def read_by_snapshots(self) -> frozenset[int]:
+        """The properties a snapshot reads: a change to any other one changes nothing."""
+        return frozenset(
+            {
+                self.wm_state, self.net_wm_state, self.net_wm_name, self.net_wm_pid,
+                self.net_client_list_stacking, Xatom.WM_NAME, Xatom.WM_CLASS,
+            }
+        )  # fmt: skip
 
     @classmethod
     def intern(cls, display: Display) -> _Atoms:
@@ -145,6 +162,11 @@ class X11WindowLocator(WindowLocator):
         )
         self._display: Display | None = None
         self._atoms: _Atoms | None = None
+        self._watched: set[int] = set()
+        self._relevant_properties: frozenset[int] = frozenset()
+        self._watch_began_late = True
+        """A window the last snapshot relied on was only watched from within it (so a change
+        in between would have sent no event): the next `changed_since_snapshot` says True."""
 
     def close(self) -> None:
         if self._display is not None:
@@ -156,6 +178,9 @@ class X11WindowLocator(WindowLocator):
     def snapshot(self) -> WindowSnapshot:
         display, atoms = self._connect()
         try:
+            # Events so far tell of changes this snapshot sees anyway.
+            self._take_events(display)
+            self._watch_began_late = False
             return self._snapshot(display.screen().root, atoms)
         except xerror.ConnectionClosedError as exc:
             self._display = None
@@ -163,6 +188,43 @@ class X11WindowLocator(WindowLocator):
                 f"lost the connection to X display {os.environ.get('DISPLAY', '')!r}: {exc}; "
                 "the next snapshot reconnects"
             ) from exc
+
+    def changed_since_snapshot(self) -> bool:
+        """From the events of the windows the last snapshot relied on, after a round trip.
+
+        The pixels come through another connection (mss), but the server is one process: once
+        this connection's round trip is answered, every change it made before then (so every
+        change before the pixels were read) has queued its event here, ahead of the answer."""
+        display = self._display
+        if display is None or self._watch_began_late:
+            return True
+        try:
+            display.sync()
+            return self._take_events(display) > 0
+        except xerror.ConnectionClosedError:
+            self._display = None
+            return True  # the next snapshot says what went wrong
+
+    def _take_events(self, display: Display) -> int:
+        """Empty the event queue; returns how many events tell of a change snapshots see."""
+        relevant = 0
+        for _ in range(display.pending_events()):
+            event = display.next_event()
+            if event.type == X.PropertyNotify and event.atom not in self._relevant_properties:
+                continue  # say a client's user time, updated on every key press
+            relevant += 1
+        return relevant
+
+    def _watch(self, window: Window) -> None:
+        """Ask for `window`'s events from now on (once per window)."""
+        if window.id in self._watched:
+            return
+        if len(self._watched) >= _WATCHED_LIMIT:
+            self._watched.clear()
+        self._watched.add(window.id)
+        self._watch_began_late = True
+        # A window gone meanwhile answers BadWindow later; caught, as the snapshot copes.
+        window.change_attributes(event_mask=_TARGET_EVENTS, onerror=xerror.CatchError())
 
     def _connect(self) -> tuple[Display, _Atoms]:
         if self._display is None or self._atoms is None:
@@ -175,7 +237,12 @@ class X11WindowLocator(WindowLocator):
                     f"cannot connect to X display {name!r}: {exc}. Run the agent inside the "
                     "user's X11 session (on Wayland, through XWayland) or set DISPLAY to it."
                 ) from exc
-            self._display, self._atoms = display, _Atoms.intern(display)
+            atoms = _Atoms.intern(display)
+            display.screen().root.change_attributes(event_mask=_ROOT_EVENTS)
+            self._display, self._atoms = display, atoms
+            self._relevant_properties = atoms.read_by_snapshots()
+            self._watched = set()
+            self._watch_began_late = True
         return self._display, self._atoms
 
     def _connected_display(self) -> Display:
@@ -190,6 +257,7 @@ class X11WindowLocator(WindowLocator):
         if found is None:
             return WindowSnapshot(Visibility.MISSING, screen)
         window, title = found
+        self._watch(window)
         try:
             attributes = window.get_attributes()
             geometry = window.get_geometry()
@@ -333,12 +401,13 @@ class X11WindowLocator(WindowLocator):
                 occluders.append(rect)
         return tuple(occluders)
 
-    @staticmethod
-    def _top_level_ancestor(root: Window, window: Window) -> int:
-        """The root child holding `window`: its frame under a reparenting window manager."""
+    def _top_level_ancestor(self, root: Window, window: Window) -> int:
+        """The root child holding `window`: its frame under a reparenting window manager.
+        Each window on the way is watched: moving any of them moves the business window."""
         current = window
         while True:
             parent = current.query_tree().parent
             if parent is None or parent.id in (root.id, X.NONE):
                 return current.id
+            self._watch(parent)
             current = parent
