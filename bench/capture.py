@@ -590,6 +590,8 @@ def collect(session: Session, codecs: Sequence[str], identity: Path) -> tuple[li
         json.dumps(
             {
                 "distinct": grabber.distinct,
+                "width": grabber.size[0],
+                "height": grabber.size[1],
                 "slot_times": grabber.slot_times,
                 "slot_frames": grabber.slot_frames,
                 "started_at": {row.recording.name: row.child.started_at for row in rows},

@@ -43,11 +43,16 @@ def add_record_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     record.add_argument("--seconds", type=float, required=True, metavar="N")
     record.add_argument("--recipient", type=Path, required=True, help="vault recipient key file")
     record.add_argument("--spool", type=Path, required=True, metavar="DIR")
-    record.add_argument("--microphone", default=None, help="PortAudio input (default: system)")
+    record.add_argument(
+        "--microphone",
+        default=None,
+        help="a sound server source or PortAudio input (default: the system's)",
+    )
     record.add_argument(
         "--far-end",
         default=None,
-        help="PortAudio input of the call's output (default: monitor of the default output)",
+        help="the source carrying the call's output, named as --microphone (default: the"
+        " monitor of the default output)",
     )
     record.add_argument(
         "--codec", choices=[name.value for name in CodecName], default=CodecName.H264.value

@@ -1,0 +1,92 @@
+"""Bytes, legibility and encoding CPU of the agent's encoder by segment length (issue 16).
+
+    .venv/bin/python bench/capture.py --codec h264 --keep DIR   # once, for the grabs
+    .venv/bin/python bench/segment_length.py DIR [--seconds 10 20 30 60]
+
+Replays the lossless reference grabs that bench/capture.py kept (the scripted order desk as
+the screen showed it every 200 ms) through the agent's own `Segmenter` (H.264 as shipped, the
+unchanged-frame skip included), once per segment length, with silent audio so that the bytes
+are the video's and the containers'. Every segment starts with a keyframe, so the length is a
+trade: a killed agent loses at most the open segment (the crash loss window), and each
+keyframe costs bytes. Legibility is the SSIM of each encoded frame's luma against its grab's
+(BT.709, as encoded). CPU is this process's (encoder threads included), per recorded minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+from ssim import bgra_luma, ssim
+
+from agent.capture.encoder import EncodedSegment, EncoderSettings, Segmenter
+
+INTERVAL_S = 0.2  # bench/capture.py's reference grabs, at 5 fps
+AUDIO_BLOCK = np.zeros((round(48_000 * INTERVAL_S), 2), dtype=np.int16)
+
+
+def replay(
+    frames: np.ndarray, slots: list[int], segment_seconds: float
+) -> tuple[list[EncodedSegment], float]:
+    segments: list[EncodedSegment] = []
+    began = time.process_time()
+    segmenter = Segmenter(EncoderSettings(segment_seconds=segment_seconds), segments.append)
+    for tick, index in enumerate(slots):
+        segmenter.add_frame(np.array(frames[index]), tick * INTERVAL_S)
+        segmenter.add_audio(AUDIO_BLOCK, tick * INTERVAL_S)
+    segmenter.finish()
+    return segments, time.process_time() - began
+
+
+def legibility(segments: list[EncodedSegment], frames: np.ndarray, slots: list[int]) -> list[float]:
+    scores = []
+    for segment in segments:
+        with av.open(io.BytesIO(segment.data), mode="r") as container:
+            for frame in container.decode(video=0):
+                assert frame.pts is not None
+                assert frame.time_base is not None
+                tick = round(float(frame.pts * frame.time_base) / INTERVAL_S)
+                if tick < len(slots):
+                    # The Y plane as stored (limited range), as bgra_luma makes it.
+                    planes = frame.reformat(format="yuv420p").to_ndarray()
+                    luma = np.asarray(planes[: frame.height], dtype=np.uint8)
+                    scores.append(ssim(bgra_luma(np.array(frames[slots[tick]]), "ITU709"), luma))
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("kept", type=Path, help="a directory bench/capture.py --keep filled")
+    parser.add_argument("--seconds", type=float, nargs="+", default=[10.0, 20.0, 30.0, 60.0])
+    args = parser.parse_args()
+    reference = json.loads((args.kept / "reference.json").read_text())
+    # Kept before bench/capture.py wrote the size: its default screen.
+    width, height = reference.get("width", 1280), reference.get("height", 720)
+    raw = np.memmap(args.kept / "reference.bgra", dtype=np.uint8, mode="r")
+    frames = raw.reshape(-1, height, width, 4)
+    slots = [int(index) for index in reference["slot_frames"]][: round(60 / INTERVAL_S)]
+    minutes = len(slots) * INTERVAL_S / 60
+    print(f"{len(slots)} grabs ({len(set(slots))} distinct screens), {width}x{height}")
+    print()
+    print("| segment s (crash loss window) | segments | video MB per min | x 10 s | CPU s per min"
+          " | SSIM mean | SSIM worst |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    baseline: float | None = None
+    for seconds in args.seconds:
+        segments, cpu = replay(frames, slots, seconds)
+        size = sum(len(segment.data) for segment in segments) / 1e6 / minutes
+        baseline = baseline or size
+        scores = legibility(segments, frames, slots)
+        print(
+            f"| {seconds:g} | {len(segments)} | {size:.3f} | {size / baseline:.2f}"
+            f" | {cpu / minutes:.2f} | {np.mean(scores):.4f} | {np.min(scores):.4f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
