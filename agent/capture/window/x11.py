@@ -212,6 +212,9 @@ class X11WindowLocator(WindowLocator):
             event = display.next_event()
             if event.type == X.PropertyNotify and event.atom not in self._relevant_properties:
                 continue  # say a client's user time, updated on every key press
+            if event.type == X.DestroyNotify:
+                # Its id may be handed out again, to a window nobody watches yet.
+                self._watched.discard(event.window.id)
             relevant += 1
         return relevant
 
