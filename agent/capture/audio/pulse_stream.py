@@ -176,7 +176,7 @@ class PulseSourceStream:
             self._library.pa_simple_free(handle)
 
     def _read(self) -> None:
-        name_native_thread(f"audio-{self.name}"[:15])
+        name_native_thread(f"audio-{self.name}")
         handle = self._handle
         frames = self._block_frames
         buffer = np.empty((frames, self.channels), dtype=np.int16)

@@ -51,8 +51,12 @@ def _connected() -> Any:
 def default_monitor_source() -> str:
     """The name of the default output sink's monitor source, e.g. `alsa_output....monitor`."""
     with _connected() as pulse:
-        sink = pulse.get_sink_by_name(pulse.server_info().default_sink_name)
-        return str(sink.monitor_source_name)
+        return _default_monitor(pulse)
+
+
+def _default_monitor(pulse: Any) -> str:
+    sink = pulse.get_sink_by_name(pulse.server_info().default_sink_name)
+    return str(sink.monitor_source_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +105,9 @@ def pulse_sources_for(microphone: str | None, far_end: str | None) -> tuple[Puls
     for PortAudio (an ALSA device)."""
     with _connected() as pulse:
         channels = {str(source.name): int(source.channel_count) for source in pulse.source_list()}
-        info = pulse.server_info()
         wanted = (
-            str(info.default_source_name) if microphone is None else microphone,
-            str(pulse.get_sink_by_name(info.default_sink_name).monitor_source_name)
-            if far_end is None
-            else far_end,
+            str(pulse.server_info().default_source_name) if microphone is None else microphone,
+            _default_monitor(pulse) if far_end is None else far_end,
         )
     missing = [name for name in wanted if name not in channels]
     if missing:
