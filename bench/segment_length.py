@@ -18,6 +18,7 @@ import argparse
 import io
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -31,16 +32,34 @@ AUDIO_BLOCK = np.zeros((round(48_000 * INTERVAL_S), 2), dtype=np.int16)
 
 
 def replay(
-    frames: np.ndarray, slots: list[int], segment_seconds: float
+    frames: np.ndarray,
+    slots: list[int],
+    settings: EncoderSettings,
+    after_tick: Callable[[], None] = lambda: None,
 ) -> tuple[list[EncodedSegment], float]:
+    """Encode the grabs as the pipeline would, one per tick; the segments and the CPU seconds
+    (this process's, encoder threads included). `after_tick` runs after each (a probe)."""
     segments: list[EncodedSegment] = []
     began = time.process_time()
-    segmenter = Segmenter(EncoderSettings(segment_seconds=segment_seconds), segments.append)
+    segmenter = Segmenter(settings, segments.append)
     for tick, index in enumerate(slots):
         segmenter.add_frame(np.array(frames[index]), tick * INTERVAL_S)
         segmenter.add_audio(AUDIO_BLOCK, tick * INTERVAL_S)
+        after_tick()
     segmenter.finish()
     return segments, time.process_time() - began
+
+
+def kept_grabs(kept: Path, seconds: float = 60) -> tuple[np.ndarray, list[int]]:
+    """The reference grabs bench/capture.py --keep stored (memory-mapped), and which grab was
+    on screen at each tick of the first `seconds`."""
+    reference = json.loads((kept / "reference.json").read_text())
+    # Kept before bench/capture.py wrote the size: its default screen.
+    width, height = reference.get("width", 1280), reference.get("height", 720)
+    raw = np.memmap(kept / "reference.bgra", dtype=np.uint8, mode="r")
+    frames = raw.reshape(-1, height, width, 4)
+    slots = [int(index) for index in reference["slot_frames"]][: round(seconds / INTERVAL_S)]
+    return frames, slots
 
 
 def legibility(segments: list[EncodedSegment], frames: np.ndarray, slots: list[int]) -> list[float]:
@@ -64,12 +83,8 @@ def main() -> None:
     parser.add_argument("kept", type=Path, help="a directory bench/capture.py --keep filled")
     parser.add_argument("--seconds", type=float, nargs="+", default=[10.0, 20.0, 30.0, 60.0])
     args = parser.parse_args()
-    reference = json.loads((args.kept / "reference.json").read_text())
-    # Kept before bench/capture.py wrote the size: its default screen.
-    width, height = reference.get("width", 1280), reference.get("height", 720)
-    raw = np.memmap(args.kept / "reference.bgra", dtype=np.uint8, mode="r")
-    frames = raw.reshape(-1, height, width, 4)
-    slots = [int(index) for index in reference["slot_frames"]][: round(60 / INTERVAL_S)]
+    frames, slots = kept_grabs(args.kept)
+    height, width = frames.shape[1:3]
     minutes = len(slots) * INTERVAL_S / 60
     print(f"{len(slots)} grabs ({len(set(slots))} distinct screens), {width}x{height}")
     print()
@@ -78,7 +93,7 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|")
     baseline: float | None = None
     for seconds in args.seconds:
-        segments, cpu = replay(frames, slots, seconds)
+        segments, cpu = replay(frames, slots, EncoderSettings(segment_seconds=seconds))
         size = sum(len(segment.data) for segment in segments) / 1e6 / minutes
         baseline = baseline or size
         scores = legibility(segments, frames, slots)

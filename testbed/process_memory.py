@@ -20,3 +20,9 @@ def rss_mb(pid: int) -> float:
 def peak_rss_mb(pid: int) -> float:
     """The highest resident memory so far (VmHWM), in MiB: catches a peak between samples."""
     return _status_mb(pid, "VmHWM")
+
+
+def anonymous_rss_mb(pid: int) -> float:
+    """Resident memory of the process's own allocations (RssAnon), in MiB: file mappings such
+    as shared libraries and memory-mapped inputs left out."""
+    return _status_mb(pid, "RssAnon")

@@ -2,11 +2,16 @@
 
 Each segment is a complete file (its own header, a keyframe first, its own Opus stream header)
 that decodes on its own; timestamps are seconds since the recording started, so joining
-segments is a remux without re-encoding (`vault/assemble.py`). Video is encoded per segment
-(each starts with a keyframe); audio by one Opus encoder for the whole recording whose
-packets are dealt out to segments by time, so joined audio has no encoder priming or end
-padding at the joins (Firefox refuses mid-stream padding in WebM, and other players would
-play a 13.5 ms gap). Audio is the master clock: callers stamp
+segments is a remux without re-encoding (`vault/assemble.py`). One video encoder serves the
+whole recording and is told to open each segment with a keyframe; it holds no frame back
+(no look-ahead, no B-frames, one thread), so a segment's video is complete the moment its
+last frame is encoded, and the recording holds one encoder's memory instead of one per open
+segment. Audio has one Opus encoder for the whole recording too, whose packets are dealt
+out to segments by time, so joined audio has no encoder priming or end padding at the joins
+(Firefox refuses mid-stream padding in WebM, and other players would play a 13.5 ms gap).
+Video frames reach the encoder in time order, every segment's before the next one's: a
+segment's closing picture is encoded before the next segment's keyframe. Audio is the master
+clock: callers stamp
 frames and samples with times from the audio clock. Frames identical to the previous one are
 skipped (variable frame rate): a still screen costs almost nothing.
 """
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
 from agent.capture.codec_names import CodecName
@@ -55,13 +61,26 @@ VP9_REALTIME = VideoCodec(
         "lag-in-frames": "0",
     },
 )
-# No B-frames: they reorder frames across the end of a segment, which the remux join then
-# has to untangle; screen content gains little from them.
+# Options that hold no frame back, as the one encoder per recording needs (see above):
+# `zerolatency` (no look-ahead, and slices instead of frame threads: x264 then returns each
+# frame's packet at once) and no B-frames (they would also reorder frames across the end of a
+# segment). Two slice threads, fixed so that the stream does not depend on the desktop's cores:
+# they cost a fifth less CPU than one (bench/encoder_options.py, docs/benchmarks.md). CRF 28,
+# not the 30 that suited an encoder per segment with look-ahead: at 30 the worst frame fell
+# below an SSIM of 0.99. "forced-idr": the keyframe each segment opens with is an IDR frame,
+# which nothing later refers across.
 H264_VERYFAST = VideoCodec(
     "libx264",
     "mp4",
     MediaType.MP4,
-    {"crf": "30", "preset": "veryfast", "tune": "stillimage", "bf": "0"},
+    {
+        "crf": "28",
+        "preset": "veryfast",
+        "tune": "stillimage,zerolatency",
+        "bf": "0",
+        "threads": "2",
+        "forced-idr": "1",
+    },
 )
 
 
@@ -104,6 +123,71 @@ def fit_frame(pixels: Pixels, width: int, height: int) -> Pixels:
     return canvas
 
 
+class RecordingVideoEncoder:
+    """One video encoder for the whole recording; its packets go to the segment being written.
+
+    Each frame's packet comes back from the call that encodes it: an encoder that held a frame
+    back (options with look-ahead or B-frames) would put one segment's picture in another, so
+    that is refused as an error."""
+
+    def __init__(self, settings: EncoderSettings) -> None:
+        # A stream of a throwaway container, as for audio: the segments' video streams are
+        # made from it, with its parameters (the SPS and PPS an MP4 keeps in its header).
+        self._holder = av.open(io.BytesIO(), mode="w", format=settings.codec.container)
+        stream = self._holder.add_stream(settings.codec.encoder)
+        assert isinstance(stream, av.VideoStream)  # noqa: S101 - narrows PyAV's union
+        stream.width, stream.height, stream.pix_fmt = settings.width, settings.height, "yuv420p"
+        # The encoder's own time base, not only the stream's: PyAV rescales frame timestamps
+        # into it, and a frame-rate time base (1/5) would round each grab time by up to 100 ms.
+        stream.codec_context.time_base = VIDEO_TIME_BASE
+        stream.time_base = VIDEO_TIME_BASE
+        # Say which matrix the pixels were converted with: untagged, Firefox assumes BT.709
+        # and Chromium BT.601, and one of them would show every colour shifted.
+        context = stream.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = BT709
+        context.color_range = LIMITED_RANGE
+        stream.options = dict(settings.codec.options)
+        self._holder.start_encoding()  # opens the encoder, which fills in the parameters
+        self.stream = stream
+        # The colour conversion's context, kept from frame to frame: a converter per frame
+        # set up libswscale's tables again for every one.
+        self._converter = VideoReformatter()
+        self._last_at: float | None = None
+
+    def encode(self, fitted: Pixels, at: float, *, keyframe: bool) -> av.Packet[av.VideoStream]:
+        """The packet of one BGRA frame of the encoder's size, shown from `at` seconds."""
+        if self._last_at is not None and at <= self._last_at:
+            raise ValueError(f"video frame at {at:.3f} s after one at {self._last_at:.3f} s")
+        self._last_at = at
+        # Wrapped, not copied: the conversion below reads it once into a frame of its own.
+        bgra = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(fitted), format="bgra")
+        frame = self._converter.reformat(
+            bgra,
+            format="yuv420p",
+            dst_colorspace=BT709,
+            dst_color_range=LIMITED_RANGE,
+            dst_color_trc=BT709,
+            dst_color_primaries=BT709,
+            # One thread: a 720p conversion is shorter than handing it out to a pool.
+            threads=1,
+        )
+        frame.pts = round(at / VIDEO_TIME_BASE)
+        frame.time_base = VIDEO_TIME_BASE
+        frame.pict_type = PictureType.I if keyframe else PictureType.NONE
+        packets = self.stream.encode(frame)
+        if len(packets) != 1 or (keyframe and not packets[0].is_keyframe):
+            raise RuntimeError(
+                f"the {self.stream.codec_context.name} encoder gave {len(packets)} packets for"
+                f" one frame{' and no keyframe' if keyframe and packets else ''}: its options"
+                " must hold no frame back (no look-ahead, no B-frames) and obey keyframes"
+            )
+        return packets[0]
+
+    def close(self) -> None:
+        self.stream.encode(None)  # holds nothing back, so nothing is left to drain
+        self._holder.close()
+
+
 class SegmentWriter:
     """One segment: a video and an Opus audio stream muxed into an in-memory container."""
 
@@ -111,35 +195,21 @@ class SegmentWriter:
         self,
         settings: EncoderSettings,
         index: int,
+        video_encoder: RecordingVideoEncoder,
         audio_template: av.AudioStream,
-        converter: VideoReformatter | None = None,
     ) -> None:
         self.index = index
-        # The colour conversion's context, kept from frame to frame (and segment to segment):
-        # a converter per frame set up libswscale's tables again for every one.
-        self._converter = converter or VideoReformatter()
         self.start = index * settings.segment_seconds
         self.end = self.start + settings.segment_seconds
         self._settings = settings
+        self._encoder = video_encoder
         self._buffer = io.BytesIO()
         self._output = av.open(self._buffer, mode="w", format=settings.codec.container)
-        video = self._output.add_stream(settings.codec.encoder)
-        assert isinstance(video, av.VideoStream)  # noqa: S101 - narrows PyAV's union
-        video.width, video.height, video.pix_fmt = settings.width, settings.height, "yuv420p"
-        # The encoder's own time base, not only the stream's: PyAV rescales frame timestamps
-        # into it, and a frame-rate time base (1/5) would round each grab time by up to 100 ms.
-        video.codec_context.time_base = VIDEO_TIME_BASE
-        video.time_base = VIDEO_TIME_BASE
-        # Say which matrix the pixels were converted with: untagged, Firefox assumes BT.709
-        # and Chromium BT.601, and one of them would show every colour shifted.
-        context = video.codec_context
-        context.colorspace = context.color_primaries = context.color_trc = BT709
-        context.color_range = LIMITED_RANGE
-        video.options = dict(settings.codec.options)
-        audio = self._output.add_stream_from_template(audio_template)
-        self._video, self._audio = video, audio
+        self._video = self._output.add_stream_from_template(video_encoder.stream)
+        self._audio = self._output.add_stream_from_template(audio_template)
         self._last_frame: Pixels | None = None
         self._skipped_until: float | None = None
+        self.video_done = False
         self.frames_encoded = 0
         self.frames_skipped = 0
         self.audio_packets = 0
@@ -160,33 +230,18 @@ class SegmentWriter:
         self._encode(fitted, at)
 
     def _encode(self, fitted: Pixels, at: float) -> None:
-        # Wrapped, not copied: the conversion below reads it once into a frame of its own.
-        bgra = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(fitted), format="bgra")
-        frame = self._converter.reformat(
-            bgra,
-            format="yuv420p",
-            dst_colorspace=BT709,
-            dst_color_range=LIMITED_RANGE,
-            dst_color_trc=BT709,
-            dst_color_primaries=BT709,
-            # One thread: a 720p conversion is shorter than handing it out to a pool.
-            threads=1,
-        )
-        frame.pts = round(at / VIDEO_TIME_BASE)
-        frame.time_base = VIDEO_TIME_BASE
-        for packet in self._video.encode(frame):
-            self._output.mux(packet)
+        packet = self._encoder.encode(fitted, at, keyframe=self.frames_encoded == 0)
+        packet.stream = self._video
+        self._output.mux(packet)
         self.frames_encoded += 1
 
-    def add_audio_packet(self, packet: av.Packet[av.AudioStream]) -> None:
-        self.audio_packets += 1
-        packet.stream = self._audio
-        self._output.mux(packet)
-
-    def close(self, still: Pixels | None = None) -> bytes:
-        """Finish the file. A segment no grab reached (the grabber stalled) shows `still`,
-        the latest picture, or black: every segment keeps its video stream (MP4 would drop
-        an empty track, and the segments would no longer join)."""
+    def finish_video(self, still: Pixels | None = None) -> None:
+        """The segment's last picture. A segment no grab reached (the grabber stalled) shows
+        `still`, the latest picture, or black: every segment keeps its video stream (MP4
+        would drop an empty track, and the segments would no longer join)."""
+        if self.video_done:
+            return
+        self.video_done = True
         if self.frames_encoded == 0:
             blank = np.zeros((self._settings.height, self._settings.width, 4), dtype=np.uint8)
             self._last_frame = blank if still is None else still
@@ -196,8 +251,15 @@ class SegmentWriter:
             # segment (to the hang-up in the last one) instead of stopping at its last change.
             self._encode(self._last_frame, self._skipped_until)
             self.frames_skipped -= 1  # that grab is encoded after all
-        for packet in self._video.encode(None):
-            self._output.mux(packet)
+
+    def add_audio_packet(self, packet: av.Packet[av.AudioStream]) -> None:
+        self.audio_packets += 1
+        packet.stream = self._audio
+        self._output.mux(packet)
+
+    def close(self, still: Pixels | None = None) -> bytes:
+        """Finish the file (and its video, if `finish_video` was not called yet)."""
+        self.finish_video(still)
         self._output.close()
         return self._buffer.getvalue()
 
@@ -258,7 +320,7 @@ class Segmenter:
         self._open: dict[int, SegmentWriter] = {}
         self._next_to_emit = 0
         self._audio = RecordingAudioEncoder(settings)
-        self._converter = VideoReformatter()
+        self._video = RecordingVideoEncoder(settings)
         self._still: Pixels | None = None
         self.frames_left_out = 0
 
@@ -270,15 +332,27 @@ class Segmenter:
             return None  # that segment is already finished; late data is dropped
         if index not in self._open:
             self._open[index] = SegmentWriter(
-                self._settings, index, self._audio.stream, self._converter
+                self._settings, index, self._video, self._audio.stream
             )
         return self._open[index]
 
     def add_frame(self, pixels: Pixels, at: float) -> None:
-        writer = self._writer(self._index(at))
-        if writer is not None:
-            writer.add_frame(pixels, at)
-            self._still = writer.last_frame
+        index = self._index(at)
+        writer = self._writer(index)
+        if writer is None or writer.video_done:
+            return  # late: that segment's video is finished
+        self._finish_video_before(index)
+        writer.add_frame(pixels, at)
+        self._still = writer.last_frame
+
+    def _finish_video_before(self, index: int) -> None:
+        """Every earlier segment's video ends before this one's starts (the encoder is one):
+        a segment no grab reached gets its still picture now, in its place in time."""
+        for earlier in range(self._next_to_emit, index):
+            writer = self._writer(earlier)
+            if writer is not None and not writer.video_done:
+                writer.finish_video(self._still)
+                self._still = writer.last_frame
 
     def add_audio(self, samples: np.ndarray, at: float) -> None:
         """Contiguous stereo samples from `at` (each call continues where the last ended)."""
@@ -297,6 +371,7 @@ class Segmenter:
             self.frames_left_out += dropped.frames_encoded + dropped.frames_skipped
             dropped.close(self._still)
         self._emit_finished(upto=float("inf"))
+        self._video.close()
 
     def _deal(self, packets: list[av.Packet[av.AudioStream]]) -> None:
         """Give each audio packet to the segment its start falls in; finish the earlier ones."""
@@ -317,12 +392,14 @@ class Segmenter:
                 break
             del self._open[index]
             self._next_to_emit = index + 1
+            data = writer.close(self._still)
+            self._still = writer.last_frame
             self._on_segment(
                 EncodedSegment(
                     index,
                     writer.start,
                     writer.end,
-                    writer.close(self._still),
+                    data,
                     self._settings.codec.media_type,
                     writer.frames_encoded,
                     writer.frames_skipped,
