@@ -46,12 +46,20 @@ class PaymentTitleWatcher:
     def _run(self) -> None:
         locator = self._make_locator()  # its display connection belongs to this thread
         matching = False
+        read = False
         try:
             while not self._stop.wait(self._interval_s):
+                # An armed agent waits here all day: where the window system can tell that
+                # nothing changed since the title was read (on X11, its events), that answer
+                # stands for a snapshot.
+                if read and not locator.changed_since_snapshot():
+                    continue
                 try:
                     title = locator.snapshot().title
+                    read = True
                 except Exception:
                     log.exception("could not read the business window's title")
+                    read = False
                     continue
                 now_matching = bool(self._pattern.search(title))
                 if now_matching != matching:

@@ -16,9 +16,10 @@ import pytest
 from agent.capture.geometry import Rect
 from agent.capture.grab import MaskedGrabber, ScreenGrabber
 from agent.capture.kept_pixels import KeptPixels, MaskedFrame
-from agent.capture.window.base import WindowLocator, WindowMatch, WindowSnapshot
+from agent.capture.window.base import WindowMatch
 from agent.capture.window.factory import create_locator
 from protocol.recording_vocabulary import BlankReason
+from tests.helpers.counting_locator import CountingLocator
 from tests.helpers.desktop import Desktop
 
 BUSINESS = Rect(200, 150, 640, 400)
@@ -89,25 +90,6 @@ class ChangingScreen(ScreenGrabber):
             change, self.change = self.change, None
             change()
         return pixels
-
-
-class CountingLocator(WindowLocator):
-    """The real locator, counting its snapshots."""
-
-    def __init__(self, inner: WindowLocator) -> None:
-        super().__init__(inner.match)
-        self.inner = inner
-        self.snapshots = 0
-
-    def snapshot(self) -> WindowSnapshot:
-        self.snapshots += 1
-        return self.inner.snapshot()
-
-    def changed_since_snapshot(self) -> bool:
-        return self.inner.changed_since_snapshot()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_a_still_desktop_takes_one_snapshot_per_frame(desktop: Desktop) -> None:
