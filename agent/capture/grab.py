@@ -33,12 +33,16 @@ class ScreenGrabber:
     def __init__(self) -> None:
         self._local = threading.local()
 
-    def grab(self, area: Rect) -> Pixels:
-        handle = getattr(self._local, "mss", None)
+    def open(self) -> mss.MSS:
+        """This thread's handle (connecting to the display the first time)."""
+        handle: mss.MSS | None = getattr(self._local, "mss", None)
         if handle is None:
             handle = mss.MSS()
             self._local.mss = handle
-        shot = handle.grab(
+        return handle
+
+    def grab(self, area: Rect) -> Pixels:
+        shot = self.open().grab(
             {"left": area.x, "top": area.y, "width": area.width, "height": area.height}
         )
         # `raw` holds the same BGRA bytes as `bgra`, which only makes an extra `bytes` copy of
@@ -68,6 +72,12 @@ class MaskedGrabber:
         self._screen = screen or ScreenGrabber()
         self._kept = kept or KeptPixels()
         self._size = blank_size  # width, height of black frames until the window is seen
+
+    def warm_up(self) -> None:
+        """Connect to the display and start following the window, in the thread that will
+        grab, so that its first frame costs no more than the others."""
+        self._screen.open()
+        self._locator.snapshot()
 
     def grab(self, *, paused: bool = False) -> MaskedFrame:
         """One frame: snapshot the windows, read the window's on-screen part, snapshot again."""

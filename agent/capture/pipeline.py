@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -39,6 +40,8 @@ from protocol.segments.seal import RecordingSealer
 
 DEFAULT_FPS = 5.0
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(slots=True)
 class RecordingSummary:
@@ -58,6 +61,9 @@ class RecordingSummary:
     error: str | None = None
     stop_phases: dict[str, float] = field(default_factory=dict)
     """Seconds each part of stop() took (the on-hook to flushed budget is 200 ms)."""
+    first_frame_at: float | None = None
+    """The wall-clock time (time.time) the first frame was grabbed: how long after the notice's
+    lead time recording began (bench/armed_agent.py)."""
 
     @property
     def blank_frames(self) -> int:
@@ -95,6 +101,8 @@ class CapturePipeline:
             maxsize=round(fps * 2)
         )
         self._stop = threading.Event()
+        self._started = threading.Event()
+        """Set by `start`: the grab thread, begun by `prepare`, waits for it."""
         self._lock = threading.Lock()
         self._paused_since: float | None = None
         self._paused_by: set[PauseSource] = set()
@@ -111,27 +119,38 @@ class CapturePipeline:
     # -- control (any thread) ---------------------------------------------------------
 
     def prepare(self) -> None:
-        """Open the audio devices ahead of recording (while the notice shows), so that the
-        recording starts on settled audio; nothing is kept until `start`."""
+        """Open the audio devices and the screen ahead of recording (while the notice shows),
+        so that the recording starts on settled audio and its first frame is not held up by
+        connecting to the display; nothing is kept until `start`."""
         self._audio.open()
+        self._start_grab_thread()
+
+    def _start_grab_thread(self) -> None:
+        if not self._threads:
+            grab = threading.Thread(target=self._grab_loop, name="callreel-grab", daemon=True)
+            self._threads = [grab]
+            grab.start()
 
     def start(self, *, paused_by: frozenset[PauseSource] = frozenset()) -> None:
         """Begin recording; a pause keeps it dark and silent from its very first frame."""
         self._start_time = self._audio.start()
         if paused_by:
-            self._paused_since = 0.0  # before the grab thread exists, so no frame escapes
+            self._paused_since = 0.0  # before the first grab, so no frame escapes
             self._paused_by = set(paused_by)
         self._spool.set_recording_state(self._sealer.recording_id, RecordingState.RECORDING)
-        self._threads = [
-            threading.Thread(target=self._grab_loop, name="callreel-grab", daemon=True),
-            threading.Thread(target=self._encode_loop, name="callreel-encode", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._start_grab_thread()
+        encode = threading.Thread(target=self._encode_loop, name="callreel-encode", daemon=True)
+        self._threads.append(encode)
+        encode.start()
+        self._started.set()
 
     def cancel(self) -> None:
         """Release the devices opened by `prepare` without recording anything (the notice was
         withdrawn, the call declared personal or refused before capture began)."""
+        self._stop.set()
+        self._started.set()  # wakes the waiting grab thread, which sees the stop
+        for thread in self._threads:
+            thread.join()
         self._audio.close()
         self._sealer.destroy()
         self._grabber.close()
@@ -225,12 +244,21 @@ class CapturePipeline:
 
     def _grab_loop(self) -> None:
         name_native_thread("callreel-grab")
+        try:
+            self._grabber.warm_up()
+        except Exception:  # the first grab meets it again and makes it the recording's error
+            log.debug("warming up the screen grab failed", exc_info=True)
+        self._started.wait()
+        if self._stop.is_set():
+            return  # cancelled before it began
         next_at = time.monotonic()
         previous_at = 0.0
         try:
             while not self._stop.is_set():
                 at = self.elapsed()
                 frame = self._grabber.grab(paused=self._is_paused_at(at))
+                if self.summary.first_frame_at is None:
+                    self.summary.first_frame_at = time.time()
                 self._payment_decided(
                     frame.blank_reason is BlankReason.PAYMENT_WINDOW, previous_at, at
                 )

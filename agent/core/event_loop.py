@@ -431,7 +431,14 @@ class AgentCore:
 
     def _show_notice(self, command: ShowNotice) -> None:
         rid = command.recording_id
-        pipeline: CapturePipeline | None = None
+        recording = _Recording(
+            rid, None, command.lead_time_s, show_deadline=time.monotonic() + NOTICE_SHOW_TIMEOUT_S
+        )
+        self._recordings[rid] = recording
+        self._ask_for_notice(command)
+        self._publish()  # the tray says "notice" with the notice, not once the devices are up
+        # Prepared while the UI thread draws the notice: the lead time counts from the notice
+        # on screen, so the devices' set-up no longer delays the recording's first frame.
         try:
             pipeline = self._capture.create(rid)
             pipeline.prepare()  # audio settles during the notice (see CapturePipeline.prepare)
@@ -440,13 +447,11 @@ class AgentCore:
         except Exception as exc:
             log.exception("could not prepare capture for %s", rid)
             self._add_problem(f"capture could not be prepared: {exc}")
-            pipeline = None
-        self._recordings[rid] = _Recording(
-            rid,
-            pipeline,
-            command.lead_time_s,
-            show_deadline=time.monotonic() + NOTICE_SHOW_TIMEOUT_S,
-        )
+        else:
+            recording.pipeline = pipeline
+
+    def _ask_for_notice(self, command: ShowNotice) -> None:
+        rid = command.recording_id
         session = command.session
         entry = self._sessions.current.get(session.session_id)
         self._view.show_notice(
@@ -529,9 +534,12 @@ class AgentCore:
         if outcome is Outcome.INTERRUPTED and summary.error is None:
             self._spool.set_recording_state(rid, RecordingState.INTERRUPTED)
         log.info(
-            "capture of %s stopped (%s): %d segments, stop took %.0f ms",
+            "capture of %s stopped (%s) at %.3f: first frame at %.3f, %d segments, stop took"
+            " %.0f ms",
             rid,
             outcome.value,
+            self._clock(),
+            summary.first_frame_at or 0.0,
             summary.segments,
             summary.stop_phases.get("total", 0.0) * 1000,
         )

@@ -55,6 +55,7 @@ from protocol.recording_vocabulary import BlankReason, PauseSource
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
 from protocol.segments.unseal import open_segment
 from testbed.pulse import PulseServer
+from testbed.waiting import wait_for
 from tests.helpers.agent_inprocess import (
     BUSINESS_CLASS,
     BUSINESS_TITLE,
@@ -165,7 +166,11 @@ def rid_of(notice: NoticeWindow) -> uuid.UUID:
 
 
 def pipeline_of(agent: InProcessAgent, rid: uuid.UUID) -> CapturePipeline:
-    return agent.capture.pipelines[rid]
+    """The recording's pipeline; the core makes it just after asking for the notice, so it
+    may come a moment after the notice is on screen."""
+    return wait_for(
+        lambda: agent.capture.pipelines.get(rid), what=f"the pipeline of {rid}", timeout=10
+    )
 
 
 def wait_for_frames(qtbot: QtBot, pipeline: CapturePipeline, more: int) -> None:
