@@ -33,8 +33,7 @@ from testbed.process_memory import anonymous_rss_mb
 DEFAULT_VARIANTS = (
     "CRF 30:crf=30",
     "CRF 26:crf=26",
-    "one thread:threads=1",
-    "x264 picks its threads:threads=",
+    "two slice threads:threads=2",
     "superfast:preset=superfast",
 )
 

@@ -62,13 +62,14 @@ VP9_REALTIME = VideoCodec(
     },
 )
 # Options that hold no frame back, as the one encoder per recording needs (see above):
-# `zerolatency` (no look-ahead, and slices instead of frame threads: x264 then returns each
-# frame's packet at once) and no B-frames (they would also reorder frames across the end of a
-# segment). Two slice threads, fixed so that the stream does not depend on the desktop's cores:
-# they cost a fifth less CPU than one (bench/encoder_options.py, docs/benchmarks.md). CRF 28,
-# not the 30 that suited an encoder per segment with look-ahead: at 30 the worst frame fell
-# below an SSIM of 0.99. "forced-idr": the keyframe each segment opens with is an IDR frame,
-# which nothing later refers across.
+# `zerolatency` (no look-ahead, no frame threads: x264 then returns each frame's packet at
+# once) and no B-frames (they would also reorder frames across the end of a segment). One
+# thread, so that the stream does not depend on the desktop's cores; two slice threads made a
+# few more bytes and saved no CPU in the whole pipeline (bench/encoder_options.py and
+# bench/capture.py, docs/benchmarks.md). CRF 28, not the 30
+# that suited an encoder per segment with look-ahead: at 30 the worst frame fell below an SSIM
+# of 0.99. "forced-idr": the keyframe each segment opens with is an IDR frame, which nothing
+# later refers across.
 H264_VERYFAST = VideoCodec(
     "libx264",
     "mp4",
@@ -78,7 +79,7 @@ H264_VERYFAST = VideoCodec(
         "preset": "veryfast",
         "tune": "stillimage,zerolatency",
         "bf": "0",
-        "threads": "2",
+        "threads": "1",
         "forced-idr": "1",
     },
 )
