@@ -218,6 +218,7 @@ class CapturePipeline:
         """Stop, flush the last segment to the spool, and return what was recorded."""
         began = time.monotonic()
         self._stop.set()
+        self._started.set()  # a grab thread still waiting for `start` sees the stop and ends
         with contextlib.suppress(queue.Full):  # a full queue wakes the encoder anyway
             self._frames.put_nowait(None)
         for thread in self._threads:

@@ -7,6 +7,8 @@ capture factory, and a recording pipeline running against the private PulseAudio
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,3 +122,28 @@ def test_preview_and_recording_keep_the_same_pixels(
     finally:
         summary = pipeline.stop()
     assert summary.error is None
+
+
+@pytest.mark.parametrize("end", ["cancel", "stop"])
+def test_a_pipeline_prepared_but_never_started_ends_at_once_having_grabbed_nothing(
+    desktop: Desktop,
+    pulse_server: PulseServer,
+    factory: SettingsCaptureFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    end: str,
+) -> None:
+    """The grab thread begins during the notice and waits for `start`; a notice withdrawn
+    (or a stop) must end it without one frame."""
+    use_pulse_in_process(monkeypatch, pulse_server)
+    desktop.spawn_colour_window(
+        geometry=BUSINESS, title=BUSINESS_TITLE, wm_class="Business", colour="20c020"
+    )
+    pipeline = factory.create(uuid.uuid4())
+    pipeline.prepare()
+    time.sleep(0.5)  # the grab thread has connected to the display and waits
+    ending = threading.Thread(target=getattr(pipeline, end), daemon=True)
+    ending.start()
+    ending.join(10)
+    assert not ending.is_alive(), f"{end}() did not return"
+    assert pipeline.summary.frames_grabbed == 0
+    assert pipeline.latest_frame is None
