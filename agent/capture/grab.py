@@ -51,6 +51,7 @@ class ScreenGrabber:
         return np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
 
     def close(self) -> None:
+        """Close the calling thread's handle (each thread's is its own)."""
         handle = getattr(self._local, "mss", None)
         if handle is not None:
             handle.close()
@@ -92,6 +93,10 @@ class MaskedGrabber:
         if before.visibility is Visibility.VISIBLE and before.target is not None:
             self._size = (before.target.width, before.target.height)
         return frame
+
+    def close_screen(self) -> None:
+        """Close the calling thread's connection for reading pixels."""
+        self._screen.close()
 
     def close(self) -> None:
         self._screen.close()

@@ -246,6 +246,14 @@ class CapturePipeline:
     def _grab_loop(self) -> None:
         name_native_thread("callreel-grab")
         try:
+            self._grab_frames()
+        finally:
+            # The screen handle is this thread's own (one per thread): closed here, or its
+            # display connection would outlive the recording, one more for every call.
+            self._grabber.close_screen()
+
+    def _grab_frames(self) -> None:
+        try:
             self._grabber.warm_up()
         except Exception:  # the first grab meets it again and makes it the recording's error
             log.debug("warming up the screen grab failed", exc_info=True)

@@ -147,3 +147,33 @@ def test_a_pipeline_prepared_but_never_started_ends_at_once_having_grabbed_nothi
     assert not ending.is_alive(), f"{end}() did not return"
     assert pipeline.summary.frames_grabbed == 0
     assert pipeline.latest_frame is None
+
+
+def test_recordings_leave_no_connection_or_file_open(
+    desktop: Desktop,
+    pulse_server: PulseServer,
+    factory: SettingsCaptureFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tray agent records call after call in one process: each recording's display
+    connections, devices and files are closed when it stops."""
+    use_pulse_in_process(monkeypatch, pulse_server)
+    desktop.spawn_colour_window(
+        geometry=BUSINESS, title=BUSINESS_TITLE, wm_class="Business", colour="20c020"
+    )
+
+    def record_briefly() -> None:
+        pipeline = factory.create(uuid.uuid4())
+        pipeline.prepare()
+        pipeline.start()
+        wait_for(lambda: pipeline.summary.frames_grabbed >= 2, timeout=10, what="two frames")
+        pipeline.stop()
+
+    def open_descriptors() -> int:
+        return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+    record_briefly()  # the first opens what stays for the process (libraries, caches)
+    before = open_descriptors()
+    for _ in range(3):
+        record_briefly()
+    assert open_descriptors() <= before, "a recording left descriptors open"
