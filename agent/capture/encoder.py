@@ -11,9 +11,8 @@ out to segments by time, so joined audio has no encoder priming or end padding a
 (Firefox refuses mid-stream padding in WebM, and other players would play a 13.5 ms gap).
 Video frames reach the encoder in time order, every segment's before the next one's: a
 segment's closing picture is encoded before the next segment's keyframe. Audio is the master
-clock: callers stamp
-frames and samples with times from the audio clock. Frames identical to the previous one are
-skipped (variable frame rate): a still screen costs almost nothing.
+clock: callers stamp frames and samples with times from the audio clock. Frames identical to
+the previous one are skipped (variable frame rate): a still screen costs almost nothing.
 """
 
 from __future__ import annotations
@@ -66,10 +65,9 @@ VP9_REALTIME = VideoCodec(
 # once) and no B-frames (they would also reorder frames across the end of a segment). One
 # thread, so that the stream does not depend on the desktop's cores; two slice threads made a
 # few more bytes and saved no CPU in the whole pipeline (bench/encoder_options.py and
-# bench/capture.py, docs/benchmarks.md). CRF 28, not the 30
-# that suited an encoder per segment with look-ahead: at 30 the worst frame fell below an SSIM
-# of 0.99. "forced-idr": the keyframe each segment opens with is an IDR frame, which nothing
-# later refers across.
+# bench/capture.py, docs/benchmarks.md). CRF 28, not the 30 that suited an encoder per segment
+# with look-ahead: at 30 the worst frame fell below an SSIM of 0.99. "forced-idr": the keyframe
+# each segment opens with is an IDR frame, which nothing later refers across.
 H264_VERYFAST = VideoCodec(
     "libx264",
     "mp4",
