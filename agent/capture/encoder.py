@@ -219,8 +219,10 @@ class SegmentWriter:
 
     def add_frame(self, pixels: Pixels, at: float) -> None:
         fitted = fit_frame(pixels, self._settings.width, self._settings.height)
-        # The first frame is always encoded: it is the keyframe the segment decodes from.
-        if self._last_frame is not None and np.array_equal(fitted, self._last_frame):
+        # The first frame is always encoded: it is the keyframe the segment decodes from. The
+        # grabber hands the same frame back while the window is still: no need to compare it.
+        last = self._last_frame
+        if last is not None and (fitted is last or np.array_equal(fitted, last)):
             self.frames_skipped += 1
             self._skipped_until = at
             return

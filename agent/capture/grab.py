@@ -1,6 +1,11 @@
 """Grab the whitelisted window's pixels; agent/capture/kept_pixels.py decides what is kept.
 
-Order per frame: snapshot the windows, read the target's on-screen part, snapshot again. If
+A frame is only read when something may have changed: the locator says whether the window drew
+anything or any window moved since the last check (on X11, from the server's damage and
+structure events), and while nothing did, the previous frame is kept as it was. A frame whose
+grab saw windows move, or made while the pause was otherwise, is never kept that way.
+
+Order per frame read: snapshot the windows, read the target's on-screen part, snapshot again. If
 anything moved in between, the grab may hold pixels of another window, so the frame is
 stored black. The second snapshot is the first one again when the locator can tell that
 nothing changed since it began (on X11, from the server's events: one round trip, not the
@@ -73,6 +78,8 @@ class MaskedGrabber:
         self._screen = screen or ScreenGrabber()
         self._kept = kept or KeptPixels()
         self._size = blank_size  # width, height of black frames until the window is seen
+        self._still: tuple[MaskedFrame, bool] | None = None
+        """The last frame and whether it was paused, while it may stand for the next one."""
 
     def warm_up(self) -> None:
         """Connect to the display and start following the window, in the thread that will
@@ -81,7 +88,18 @@ class MaskedGrabber:
         self._locator.snapshot()
 
     def grab(self, *, paused: bool = False) -> MaskedFrame:
-        """One frame: snapshot the windows, read the window's on-screen part, snapshot again."""
+        """One frame: the previous one if nothing changed since it, else read afresh."""
+        unchanged = self._locator.unchanged_since_last_check()
+        still = self._still
+        if unchanged and still is not None and still[1] == paused:
+            return still[0]
+        frame, settled = self._read(paused)
+        self._still = (frame, paused) if settled else None
+        return frame
+
+    def _read(self, paused: bool) -> tuple[MaskedFrame, bool]:
+        """Snapshot the windows, read the window's on-screen part, snapshot again; and whether
+        nothing changed meanwhile (so the frame may stand for the next while nothing does)."""
         before = self._locator.snapshot()
         area = on_screen_area(before)
         grab = Grab(before)
@@ -92,7 +110,7 @@ class MaskedGrabber:
         frame = self._kept.frame(grab, paused=paused, blank_size=self._size)
         if before.visibility is Visibility.VISIBLE and before.target is not None:
             self._size = (before.target.width, before.target.height)
-        return frame
+        return frame, grab.after is None or grab.after is before
 
     def close_screen(self) -> None:
         """Close the calling thread's connection for reading pixels."""

@@ -18,5 +18,8 @@ class CountingLocator(WindowLocator):
     def changed_since_snapshot(self) -> bool:
         return self.inner.changed_since_snapshot()
 
+    def unchanged_since_last_check(self) -> bool:
+        return self.inner.unchanged_since_last_check()
+
     def close(self) -> None:
         self.inner.close()

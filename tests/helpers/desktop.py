@@ -126,6 +126,26 @@ class Desktop:
         window.change_property(self._display.intern_atom("_NET_WM_NAME"), utf8, 8, title.encode())
         self._display.sync()
 
+    def paint(self, spawned: SpawnedWindow, area: Rect, rgb: int, *, inside: int = 0) -> None:
+        """Fill `area` (relative to the window, or to its subwindow `inside`) with `rgb`, as
+        the application itself draws: pixels change, no window moves."""
+        window = self._display.create_resource_object("window", inside or spawned.window_id)
+        brush = window.create_gc(foreground=rgb)
+        window.fill_rectangle(brush.id, area.x, area.y, area.width, area.height)
+        brush.free()
+        self._display.sync()
+
+    def add_subwindow(self, spawned: SpawnedWindow, area: Rect, rgb: int) -> int:
+        """A mapped child window of `spawned` at `area`, filled with `rgb`: where toolkits
+        that give each widget its own window (Tk, Motif, xterm) draw."""
+        child = self._window(spawned).create_window(
+            area.x, area.y, area.width, area.height, 0, X.CopyFromParent,
+            background_pixel=rgb,
+        )  # fmt: skip
+        child.map()
+        self._display.sync()
+        return int(child.id)
+
     def raise_window(self, spawned: SpawnedWindow) -> None:
         """Activate the window through the window manager, which raises its frame to the top."""
         self._xdotool("windowactivate", "--sync", spawned)

@@ -86,6 +86,15 @@ class WindowLocator(abc.ABC):
         (the default), and the grab takes the second snapshot as before."""
         return True
 
+    def unchanged_since_last_check(self) -> bool:
+        """Whether neither the window's pixels nor anything `snapshot` reports can have
+        changed since the previous call, or since the grab that followed it.
+
+        Asked before each grab: True lets it keep the previous frame without reading the
+        screen. Each call starts watching afresh, so a False is the cue to grab now. A backend
+        that cannot tell says False (the default), and every frame is grabbed."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - optional hook; not every backend holds handles
         """Release OS handles."""
 

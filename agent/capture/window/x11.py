@@ -33,6 +33,7 @@ from agent.capture.window.base import (
     WindowMatch,
     WindowSnapshot,
 )
+from agent.capture.window.x11_damage import WindowDamage
 
 _ICONIC_STATE = 3
 """ICCCM WM_STATE value of a minimised (iconified) window."""
@@ -167,6 +168,8 @@ class X11WindowLocator(WindowLocator):
         self._watch_began_late = True
         """A window the last snapshot relied on was only watched from within it (so a change
         in between would have sent no event): the next `changed_since_snapshot` says True."""
+        self._damage: WindowDamage | None = None
+        self._damage_seen_last_check = True
 
     def close(self) -> None:
         if self._display is not None:
@@ -205,16 +208,42 @@ class X11WindowLocator(WindowLocator):
             self._display = None
             return True  # the next snapshot says what went wrong
 
+    def unchanged_since_last_check(self) -> bool:
+        """From the damage of the business window and the events of the windows the last
+        snapshot relied on, after one round trip.
+
+        The damage is emptied before that round trip, so a change from then on shows in the
+        next check. A change seen now also makes the next check say False: under a compositing
+        window manager the screen shows the window's new pixels a moment after it drew them,
+        and the grab that follows this check may be too early for them."""
+        display, window_damage = self._display, self._damage
+        if display is None or window_damage is None or not window_damage.watching:
+            return False
+        try:
+            window_damage.empty()
+            display.sync()
+            moved = self._take_events(display) > 0
+        except xerror.ConnectionClosedError:
+            self._display = None
+            return False  # the next snapshot says what went wrong
+        seen, window_damage.seen = window_damage.seen, False
+        settling, self._damage_seen_last_check = self._damage_seen_last_check, seen
+        return not (moved or seen or settling or self._watch_began_late)
+
     def _take_events(self, display: Display) -> int:
         """Empty the event queue; returns how many events tell of a change snapshots see."""
         relevant = 0
         for _ in range(display.pending_events()):
             event = display.next_event()
+            if self._damage is not None and self._damage.take(event):
+                continue  # pixels drawn: `unchanged_since_last_check` reads that, not snapshots
             if event.type == X.PropertyNotify and event.atom not in self._relevant_properties:
                 continue  # say a client's user time, updated on every key press
             if event.type == X.DestroyNotify:
                 # Its id may be handed out again, to a window nobody watches yet.
                 self._watched.discard(event.window.id)
+                if self._damage is not None:
+                    self._damage.window_destroyed(event.window.id)
             relevant += 1
         return relevant
 
@@ -243,6 +272,7 @@ class X11WindowLocator(WindowLocator):
             atoms = _Atoms.intern(display)
             display.screen().root.change_attributes(event_mask=_ROOT_EVENTS)
             self._display, self._atoms = display, atoms
+            self._damage = WindowDamage(display)
             self._relevant_properties = atoms.read_by_snapshots()
             self._watched = set()
             self._watch_began_late = True
@@ -257,10 +287,15 @@ class X11WindowLocator(WindowLocator):
         screen = Rect(0, 0, root_geometry.width, root_geometry.height)
         stack = list(root.query_tree().children)
         found = self._find_target(root, stack, atoms)
+        window_damage = self._damage
         if found is None:
+            if window_damage is not None:
+                window_damage.forget()
             return WindowSnapshot(Visibility.MISSING, screen)
         window, title = found
         self._watch(window)
+        if window_damage is not None:
+            window_damage.follow(window)
         try:
             attributes = window.get_attributes()
             geometry = window.get_geometry()
