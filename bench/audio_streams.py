@@ -1,6 +1,6 @@
 """CPU of the agent's call-audio capture alone: read from the sound server, or via PortAudio.
 
-    .venv/bin/python bench/audio_streams.py [--seconds 20] [--rounds 2]
+    .venv/bin/python bench/audio_streams.py [--seconds 20] [--rounds 2] [--way NAME ...]
 
 A private PulseAudio (testbed/pulse.py) plays a tone into the far-end sink. For each way a
 child process opens `CallAudioCapture` as a recording does, reads it every 200 ms for
@@ -8,7 +8,8 @@ child process opens `CallAudioCapture` as a recording does, reads it every 200 m
 `callsink.monitor`: agent/capture/audio/pulse_stream.py reads them with libpulse-simple);
 "PortAudio" names the ALSA PCMs of the same sources (`callreel_mic`, `callreel_farend`: two
 PortAudio streams through ALSA's `pulse` plugin, how every device was read before). The ways
-alternate for `--rounds` rounds, since PortAudio's cost moves with the server's state.
+alternate for `--rounds` rounds, since PortAudio's cost moves with the server's state. "sound
+server, 20 ms blocks" reads the server as the agent did before its blocks became 40 ms long.
 
 Reported per run: CPU while capturing (user + system of every thread, from /proc, minus what
 the child had spent when capture began) per minute, by thread, and the samples delivered,
@@ -30,26 +31,30 @@ from pathlib import Path
 
 from scripted_desktop import REPO_ROOT
 
+from agent.capture.audio.capture import BLOCK_SECONDS
 from testbed.process_threads import ThreadCpuSampler
 from testbed.pulse import running_pulse_server
 
 DEVICES = {
-    "sleep only": ("", ""),
-    "sound server": ("virtmic", "callsink.monitor"),
-    "PortAudio": ("callreel_mic", "callreel_farend"),
+    "sleep only": ("", "", 0.0),
+    "sound server": ("virtmic", "callsink.monitor", BLOCK_SECONDS),
+    "sound server, 20 ms blocks": ("virtmic", "callsink.monitor", 0.02),
+    "PortAudio": ("callreel_mic", "callreel_farend", BLOCK_SECONDS),
 }
-"""Each way's microphone and far end; "sleep only" is the interpreter alone (the baseline)."""
+"""Each way's microphone, far end and block length; "sleep only" is the interpreter alone (the
+baseline)."""
 
 CHILD = """
 import json, sys, time
-microphone, far_end, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+microphone, far_end = sys.argv[1], sys.argv[2]
+seconds, block = float(sys.argv[3]), float(sys.argv[4])
 if not microphone:
     print("capturing", flush=True)
     time.sleep(seconds)
     print(json.dumps({"samples": 0, "kind": "none"}), flush=True)
     raise SystemExit
 from agent.capture.audio.capture import AudioSources, CallAudioCapture
-audio = CallAudioCapture(AudioSources(microphone, far_end))
+audio = CallAudioCapture(AudioSources(microphone, far_end), block_seconds=block)
 audio.start()
 print("capturing", flush=True)
 began, samples = time.monotonic(), 0
@@ -73,9 +78,9 @@ class Measured:
 
 
 def measure(way: str, seconds: float, env: dict[str, str]) -> Measured:
-    microphone, far_end = DEVICES[way]
+    microphone, far_end, block = DEVICES[way]
     child = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
-        [sys.executable, "-c", CHILD, microphone, far_end, f"{seconds:g}"],
+        [sys.executable, "-c", CHILD, microphone, far_end, f"{seconds:g}", f"{block:g}"],
         env=env,
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
@@ -101,9 +106,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--way",
+        action="append",
+        choices=[way for way in DEVICES if way != "sleep only"],
+        help="measure only these ways (repeatable; default: all); sleep only always runs",
+    )
     args = parser.parse_args()
     per_minute = 60 / args.seconds
-    ways = list(DEVICES) * args.rounds
+    ways = ["sleep only", *(args.way or [way for way in DEVICES if way != "sleep only"])]
+    ways = ways * args.rounds
     with (
         tempfile.TemporaryDirectory(prefix="callreel-audio-") as work,
         running_pulse_server(Path(work)) as pulse,

@@ -1,6 +1,6 @@
 """How long the capture pipeline takes from on-hook (stop()) to everything flushed and spooled.
 
-Usage: .venv/bin/python bench/pipeline_stop.py [--runs 8]
+Usage: .venv/bin/python bench/pipeline_stop.py [--runs 8] [--audio-block-ms 20,40]
 
 Each run records the scripted order desk (bench/scripted_desktop.py, fullscreen 1280x720 at
 5 fps, 10 s segments) with a tone from the caller, through the real pipeline in a child
@@ -12,6 +12,9 @@ metadata are sealed and fsynced into the spool and the recording is marked compl
 Baseline, measured in the same run in the same spool directory: a plain durable write of
 one 10 s segment's bytes (write, fsync, rename, fsync the directory), the least any "nothing
 lost" stop must do. The requirement (issue 3) is a clean stop within 200 ms of on-hook.
+
+With several `--audio-block-ms`, every stop point is run once per audio block length (stop
+waits for the block in progress), in turn, so the lengths share the machine's state.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 
 from scripted_desktop import REPO_ROOT, WINDOW_TITLE, scripted_desktop
 
+from agent.capture.audio.capture import BLOCK_SECONDS
 from protocol.keys import VaultIdentity, write_key_pair
 from testbed.pulse import running_pulse_server
 
@@ -55,14 +59,14 @@ def durable_write_seconds(directory: Path, size: int) -> float:
 
 
 def one_run(
-    root: Path, display: str, pulse_env: dict[str, str], stop_at: float
+    root: Path, display: str, pulse_env: dict[str, str], stop_at: float, block_ms: float
 ) -> dict[str, object]:
-    spool = root / f"spool-{stop_at:.2f}"
+    spool = root / f"spool-{stop_at:.2f}-{block_ms:g}"
     child = subprocess.run(  # noqa: S603 - fixed argument list, no shell
         [sys.executable, "-m", "testbed.pipeline_child", "--window", f"^{WINDOW_TITLE}$",
          "--recipient", str(root / "keys" / "vault-recipient.pub"), "--spool", str(spool),
          "--stop-at", str(stop_at), "--width", "1280", "--height", "720", "--fps", "5",
-         "--segment-seconds", "10"],
+         "--segment-seconds", "10", "--audio-block-ms", str(block_ms)],
         cwd=REPO_ROOT, env={**pulse_env, "DISPLAY": display},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -73,9 +77,29 @@ def one_run(
     return report
 
 
+def report_run(
+    run: int, runs: int, stop_at: float, block_ms: float, result: dict[str, object]
+) -> None:
+    phases = result["stop_phases"]
+    assert isinstance(phases, dict)
+    print(
+        f"run {run + 1}/{runs}, audio blocks of {block_ms:g} ms: stop at {stop_at:.2f} s took"
+        f" {float(str(result['stop_seconds'])) * 1000:.0f} ms"
+        f" (baseline {float(str(result['baseline_seconds'])) * 1000:.1f} ms);"
+        + ", ".join(f" {k} {v * 1000:.0f} ms" for k, v in phases.items()),
+        flush=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument(
+        "--audio-block-ms",
+        type=lambda text: [float(part) for part in text.split(",")],
+        default=[BLOCK_SECONDS * 1000],
+        help="audio block lengths to compare, comma-separated (default: the shipped one)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="callreel-stop-") as temporary:
         root = Path(temporary)
@@ -85,33 +109,29 @@ def main() -> int:
             running_pulse_server(root / "pulse") as pulse,
             scripted_desktop(root, 600, fullscreen=True) as desktop,
         ):
-            results = []
+            results: dict[float, list[dict[str, object]]] = {ms: [] for ms in args.audio_block_ms}
             for run in range(args.runs):
                 stop_at = 3.0 + 5.5 * run / max(1, args.runs - 1)  # 3 to 8.5 s: mid-segment
-                caller = pulse.play_tone("callsink", 440, stop_at + 4)
-                try:
-                    result = one_run(root, desktop.display, pulse.env, stop_at)
-                finally:
-                    caller.kill()
-                    caller.wait()
-                results.append(result)
-                phases = result["stop_phases"]
-                assert isinstance(phases, dict)
-                print(
-                    f"run {run + 1}/{args.runs}: stop at {stop_at:.2f} s took"
-                    f" {float(str(result['stop_seconds'])) * 1000:.0f} ms"
-                    f" (baseline {float(str(result['baseline_seconds'])) * 1000:.1f} ms);"
-                    + ", ".join(f" {k} {v * 1000:.0f} ms" for k, v in phases.items()),
-                    flush=True,
-                )
-    stops = [float(str(r["stop_seconds"])) for r in results]
-    baselines = [float(str(r["baseline_seconds"])) for r in results]
-    print(
-        f"\nstop(): median {statistics.median(stops) * 1000:.0f} ms, worst"
-        f" {max(stops) * 1000:.0f} ms over {len(stops)} runs (budget {BUDGET_S * 1000:.0f} ms);"
-        f" durable write of one segment: median {statistics.median(baselines) * 1000:.1f} ms;"
-        f" ratio of medians {statistics.median(stops) / statistics.median(baselines):.1f}x"
-    )
+                for block_ms, done in results.items():
+                    caller = pulse.play_tone("callsink", 440, stop_at + 4)
+                    try:
+                        result = one_run(root, desktop.display, pulse.env, stop_at, block_ms)
+                    finally:
+                        caller.kill()
+                        caller.wait()
+                    done.append(result)
+                    report_run(run, args.runs, stop_at, block_ms, result)
+    print()
+    for block_ms, done in results.items():
+        stops = [float(str(r["stop_seconds"])) for r in done]
+        baselines = [float(str(r["baseline_seconds"])) for r in done]
+        print(
+            f"audio blocks of {block_ms:g} ms: stop() median {statistics.median(stops) * 1000:.0f}"
+            f" ms, worst {max(stops) * 1000:.0f} ms over {len(stops)} runs (budget"
+            f" {BUDGET_S * 1000:.0f} ms); durable write of one segment: median"
+            f" {statistics.median(baselines) * 1000:.1f} ms; ratio of medians"
+            f" {statistics.median(stops) / statistics.median(baselines):.1f}x"
+        )
     return 0
 
 

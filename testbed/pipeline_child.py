@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from agent.capture.audio.capture import AudioSources, CallAudioCapture
+from agent.capture.audio.capture import BLOCK_SECONDS, AudioSources, CallAudioCapture
 from agent.capture.encoder import EncoderSettings
 from agent.capture.grab import MaskedGrabber
 from agent.capture.pipeline import CapturePipeline
@@ -46,10 +46,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=float, default=10)
     parser.add_argument("--segment-seconds", type=float, default=2)
+    parser.add_argument("--audio-block-ms", type=float, default=BLOCK_SECONDS * 1000)
     args = parser.parse_args(argv)
 
     recording_id = uuid.uuid4()
-    audio = CallAudioCapture(AudioSources(microphone="virtmic", far_end="callsink.monitor"))
+    audio = CallAudioCapture(
+        AudioSources(microphone="virtmic", far_end="callsink.monitor"),
+        block_seconds=args.audio_block_ms / 1000,
+    )
     with Spool(args.spool) as spool:
         pipeline = CapturePipeline(
             MaskedGrabber(create_locator(WindowMatch(title_pattern=args.window))),

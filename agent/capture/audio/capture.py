@@ -33,11 +33,10 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
 # A fixed block size: with PortAudio's variable size the ALSA pulse plugin delivered about
-# half real time here. 20 ms for streams read from the sound server too: 50 ms blocks there
-# halve the readers' CPU (1.4 to 0.7 s a minute, bench/audio_streams.py), but stopping waits
-# for the block in progress, and the stop's worst case went from 76 to 132 ms
-# (bench/pipeline_stop.py) against the 200 ms on-hook budget that a busy machine stretches.
-BLOCK_SECONDS = 0.02
+# half real time here. Each block wakes a reader thread, so longer blocks cost less CPU, but
+# stopping waits for the block in progress, against the 200 ms on-hook budget. 40 ms: see
+# "Audio blocks" in docs/benchmarks.md (bench/audio_streams.py, bench/pipeline_stop.py).
+BLOCK_SECONDS = 0.04
 # Blocks reach the callback after their ADC time, and an idle PulseAudio monitor delivers its
 # first ones in a burst over a second late. Reads wait for what both channels have delivered;
 # only a source this far behind the clock is taken as silent (a dead or stalled device).
@@ -63,7 +62,7 @@ class _PortAudioStream:
     """A source opened through PortAudio: on Windows and macOS, and for devices on Linux
     that are no source of the sound server (agent/capture/audio/pulse_stream.py)."""
 
-    def __init__(self, name: str, device: str | int | None, rate: int) -> None:
+    def __init__(self, name: str, device: str | int | None, rate: int, block: int) -> None:
         import sounddevice  # noqa: PLC0415 - PortAudio loads only when audio is captured
 
         self.name = name
@@ -79,7 +78,7 @@ class _PortAudioStream:
                 channels=self.channels,
                 samplerate=rate,
                 dtype="int16",
-                blocksize=round(rate * BLOCK_SECONDS),
+                blocksize=block,
                 callback=self._callback,
             )
         except (sounddevice.PortAudioError, ValueError) as exc:
@@ -123,10 +122,9 @@ class _SourceStream(Protocol):
     def close(self) -> None: ...
 
 
-def _open_sources(sources: AudioSources, rate: int) -> list[_SourceStream]:
+def _open_sources(sources: AudioSources, rate: int, block: int) -> list[_SourceStream]:
     """Both streams from the sound server itself where it has both sources (Linux), else
-    both through PortAudio: the two must share one clock."""
-    block = round(rate * BLOCK_SECONDS)
+    both through PortAudio: the two must share one clock. `block` is in frames."""
     if sys.platform == "linux" and not any(
         isinstance(device, int) for device in (sources.microphone, sources.far_end)
     ):
@@ -156,8 +154,8 @@ def _open_sources(sources: AudioSources, rate: int) -> list[_SourceStream]:
         aim_default_far_end()
         far_end_device = DEFAULT_FAR_END
     return [
-        _PortAudioStream("microphone", sources.microphone, rate),
-        _PortAudioStream("far-end", far_end_device, rate),
+        _PortAudioStream("microphone", sources.microphone, rate, block),
+        _PortAudioStream("far-end", far_end_device, rate, block),
     ]
 
 
@@ -166,10 +164,16 @@ def _as_name(device: str | int | None) -> str | None:
 
 
 class CallAudioCapture:
-    def __init__(self, sources: AudioSources, rate: int = SAMPLE_RATE) -> None:
+    def __init__(
+        self,
+        sources: AudioSources,
+        rate: int = SAMPLE_RATE,
+        *,
+        block_seconds: float = BLOCK_SECONDS,
+    ) -> None:
         register_default_devices()
         self.rate = rate
-        self._sources = _open_sources(sources, rate)
+        self._sources = _open_sources(sources, rate, round(rate * block_seconds))
         self._timelines: list[ChannelTimeline] = []
         self._lock = threading.Lock()
         self._opened = False
