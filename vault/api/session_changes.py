@@ -33,6 +33,8 @@ MAX_WAIT_S = 30.0
 """Longest wait a request may ask for; proxies commonly cut idle requests at 60 s."""
 MAX_WAITERS = 20_000
 """Beyond this many waiting requests in one process, requests are answered at once."""
+CLOSE_WAIT_S = 10.0
+"""Longest that closing waits for the watcher's read of the database in flight to finish."""
 
 Fingerprint = tuple[object, ...]
 
@@ -58,6 +60,7 @@ class SessionChanges:
         self.generation = 0
         self._condition: asyncio.Condition | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Event | None = None
         self.waiting = 0
 
     def can_wait(self) -> bool:
@@ -78,11 +81,25 @@ class SessionChanges:
             self.waiting -= 1
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        """Stop the watcher once its read of the database in flight, if any, has finished.
+
+        Cancelling the watcher would not stop that read: it would go on in its worker thread
+        and give its connection back after the caller may have disposed of the engine, into a
+        pool that nobody closes any more, leaving a PostgreSQL connection open until the
+        garbage collector finds it."""
+        watcher, stopping = self._watcher, self._stopping
+        self._watcher = self._stopping = None
+        if watcher is None or stopping is None or watcher.done():
+            return
+        stopping.set()
+        try:
+            await asyncio.wait_for(watcher, CLOSE_WAIT_S)
+        except TimeoutError:
+            log.warning(
+                "stopped watching training sessions while a read of them was still running"
+                " after %.0f s",
+                CLOSE_WAIT_S,
+            )
 
     def start(self) -> asyncio.Condition:
         """The condition, with the watcher running on the server's event loop (from the
@@ -90,15 +107,16 @@ class SessionChanges:
         if self._condition is None:
             self._condition = asyncio.Condition()
         if self._watcher is None or self._watcher.done():
+            self._stopping = asyncio.Event()
             self._watcher = asyncio.get_running_loop().create_task(
-                self._watch(self._condition), name="callreel-session-changes"
+                self._watch(self._condition, self._stopping), name="callreel-session-changes"
             )
         return self._condition
 
-    async def _watch(self, condition: asyncio.Condition) -> None:
+    async def _watch(self, condition: asyncio.Condition, stopping: asyncio.Event) -> None:
         last: Fingerprint | None = None
         warned = False
-        while True:
+        while not stopping.is_set():
             current: Fingerprint | None
             try:
                 current = await run_in_threadpool(sessions_fingerprint, self._engine)
@@ -113,4 +131,5 @@ class SessionChanges:
                     self.generation += 1
                     condition.notify_all()
             last = current
-            await asyncio.sleep(self._poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self._poll_s)
