@@ -1,10 +1,11 @@
 """The shipped capture pipeline against ffmpeg, recording the same screen and call at once.
 
     .venv/bin/python bench/capture.py [--seconds 60] [--fps 5] [--codec vp9 h264]
-        [--size 1920x1080]
+        [--size 1920x1080] [--scene scroll]
 
 A private 1280x720 (or --size) Xvfb + openbox shows the scripted order desk of
-bench/scripted_desktop.py as a fullscreen xterm (form filling, typing, order lines, scrolling),
+bench/scripted_desktop.py as a fullscreen xterm (form filling, typing, order lines, scrolling;
+with `--scene scroll`, a long history scrolled through in flicks for the whole minute),
 and a private PulseAudio (tests/pulse.py) carries a spoken call: espeak-ng sentences of a
 caller into the far-end sink `callsink` and of the agent into the microphone sink `micsink`,
 taking turns, looped.
@@ -30,15 +31,17 @@ joins from them; ffmpeg: its output file); peak RSS (ru_maxrss of the child); an
 each decoded frame's luma against a reference grab's luma (the same BT.601 conversion by
 libswscale), SSIM as in bench/ssim.py.
 
-Which reference grab a decoded frame is compared with: the recorders and the reference grabber
-sample the screen at different phases of the frame interval, so while someone types the grab
-closest in time can show one keystroke more or less than the recorder saw; that is sampling,
-not legibility. So each frame is compared with every distinct reference grab within one frame
-interval of its time and keeps the best (highest) SSIM, and "SSIM mean/min" are over those; the
-figures against the grab closest in time are reported as well. A recording's clock
-(its first frame is time 0) is mapped to the grabber's by the median time offset of frames
-that match a short-lived (typing) reference frame. "mean" weights each decoded frame by how
-long it is shown; "min" is the worst decoded frame.
+Legibility is scored at every tick of the frame interval (200 ms at 5 fps) over the recording:
+the frame a viewer sees then (the latest decoded frame whose time has come; a recorder that
+stores a still screen once shows it until the next) against the reference grab on screen at
+that moment. The recorders and the reference grabber sample the screen at different phases of
+the frame interval, so while someone types the grab closest in time can show one keystroke
+more or less than the recorder saw; that is sampling, not legibility. So each tick is compared
+with every distinct reference grab within one frame interval of it and keeps the best (highest)
+SSIM, and "SSIM mean/min" are the mean and the worst over the ticks; the figures against the
+grab closest in time are reported as well. A recording's clock (its first frame is time 0) is
+mapped to the grabber's by the offset, among those single frames' matches propose, under which
+the whole recording looks most like the grabs nearest in time (thumbnails).
 """
 
 from __future__ import annotations
@@ -48,12 +51,12 @@ import collections
 import contextlib
 import hashlib
 import json
+import math
 import os
 import platform
 import re
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,7 +72,7 @@ import mss
 import numpy as np
 import numpy.typing as npt
 from machine import cpu_model
-from scripted_desktop import HEIGHT, REPO_ROOT, WIDTH, WINDOW_TITLE, scripted_desktop
+from scripted_desktop import HEIGHT, REPO_ROOT, SCENES, WIDTH, WINDOW_TITLE, scripted_desktop
 from ssim import Plane, bgra_luma, ssim
 
 from testbed.process_threads import ThreadCpuSampler, thread_cpu
@@ -347,14 +350,15 @@ def wait_until_recording(agents: Sequence[Child], spools: Sequence[Path]) -> Non
 
 @dataclass(frozen=True, slots=True)
 class Legibility:
-    frames: int
+    frames: int  # decoded
+    ticks: int  # frame intervals scored: the frame on display at each
     offset: float  # recording time 0 in the grabber's time.monotonic()
     matrix: str  # the YUV conversion the reference luma was made with
     ssim_mean: float
     ssim_min: float
     closest_mean: float
     closest_min: float
-    not_closest: int  # frames whose best match was not the grab closest in time
+    not_closest: int  # ticks whose best match was not the grab closest in time
 
 
 def decoded_frames(path: Path) -> Iterator[tuple[float, Plane]]:
@@ -379,70 +383,107 @@ def estimate_offset(reference: Reference, path: Path, started_at: float) -> tupl
     """Grabber time of the recording's time 0, and how many frames were decoded.
 
     Each decoded frame is matched (thumbnail mean absolute difference) to the reference grabs
-    taken after the recorder started and at most 20 s later than its own time would put it;
-    frames matching a frame that stood for at most three grabs (typing) fix the offset well.
+    taken after the recorder started and at most 20 s later than its own time would put it,
+    which proposes an offset: where that grab stood, minus the frame's time. Of the proposals,
+    the one under which all decoded frames together look most like the grabs nearest their
+    times wins. A single frame can match the wrong grab (lines of a scrolled list look alike
+    in a thumbnail); the whole recording rarely does.
     """
     slot_times, slot_frames = reference.slot_times, reference.slot_frames
-    sharp: list[float] = []
-    loose: list[float] = []
-    count = 0
+    proposals: set[float] = set()
+    times: list[float] = []
+    thumbs: list[npt.NDArray[np.float32]] = []
     for at, luma in decoded_frames(path):
-        count += 1
+        thumb = thumbnail(luma)
+        times.append(at)
+        thumbs.append(thumb)
         window = (slot_times >= started_at + at - 1.0) & (slot_times <= started_at + at + 20.0)
         candidates = np.unique(slot_frames[window])
         if not len(candidates):
             continue
-        distances = np.abs(reference.thumbs[candidates] - thumbnail(luma)).mean(axis=(1, 2))
+        distances = np.abs(reference.thumbs[candidates] - thumb).mean(axis=(1, 2))
         best = int(candidates[int(np.argmin(distances))])
         shown_at = slot_times[window & (slot_frames == best)]
-        offset = float(np.median(shown_at)) - at
-        (sharp if len(shown_at) <= 3 else loose).append(offset)
-    offsets = sharp if len(sharp) >= 5 else sharp + loose
-    if not offsets:
+        proposals.add(round(float(np.median(shown_at)) - at, 3))
+    if not proposals:
         raise RuntimeError(f"{path}: no decoded frame matches the reference grabs")
-    return statistics.median(offsets), count
+    decoded_at = np.array(times)
+    decoded = np.stack(thumbs)
+
+    def mismatch(offset: float) -> float:
+        nearest = nearest_slots(slot_times, decoded_at + offset)
+        return float(np.abs(decoded - reference.thumbs[slot_frames[nearest]]).mean())
+
+    return min(sorted(proposals), key=mismatch), len(times)
+
+
+def nearest_slots(
+    slot_times: npt.NDArray[np.float64], at: npt.NDArray[np.float64]
+) -> npt.NDArray[np.intp]:
+    """The index of the reference grab nearest in time to each of `at` (sorted slots)."""
+    after = np.clip(np.searchsorted(slot_times, at), 1, len(slot_times) - 1)
+    before = after - 1
+    earlier = np.abs(at - slot_times[before]) <= np.abs(slot_times[after] - at)
+    return np.where(earlier, before, after)
+
+
+def frames_on_display(path: Path, interval: float) -> Iterator[tuple[float, Plane]]:
+    """Each tick of the frame interval from the recording's time 0 to its last frame's end,
+    with the decoded frame a viewer sees then: the latest one whose time has come (a recorder
+    that stores a still screen once shows that frame until the next)."""
+    tick = 0
+    shown: Plane | None = None
+    for at, luma in decoded_frames(path):
+        while shown is not None and tick * interval < at - 1e-6:
+            yield tick * interval, shown
+            tick += 1
+        shown = luma
+        tick = max(tick, math.ceil(at / interval - 1e-6))
+    if shown is not None:
+        yield tick * interval, shown
 
 
 def legibility(reference: Reference, path: Path, started_at: float, fps: float) -> Legibility:
     interval = 1.0 / fps
-    offset, _ = estimate_offset(reference, path, started_at)
+    offset, frames = estimate_offset(reference, path, started_at)
     slot_times, slot_frames = reference.slot_times, reference.slot_frames
     matrix = conversion_matrix(path)
-    scores: dict[tuple[bytes, int], float] = {}  # identical decoded frames are common
+    scores: dict[tuple[bytes, int], float] = {}  # the same frame stands for many ticks
+    digests: dict[int, bytes] = {}
 
-    def score(luma: Plane, digest: bytes, index: int) -> float:
+    def score(luma: Plane, index: int) -> float:
+        digest = digests.get(id(luma))
+        if digest is None:
+            digest = hashlib.blake2b(luma.tobytes(), digest_size=16).digest()
+            digests.clear()  # one frame at a time is on display
+            digests[id(luma)] = digest
         key = (digest, index)
         if key not in scores:
             scores[key] = ssim(reference.luma(index, matrix), luma)
         return scores[key]
 
-    times: list[float] = []
     best_scores: list[float] = []
     closest_scores: list[float] = []
     not_closest = 0
-    for at, luma in decoded_frames(path):
+    for at, luma in frames_on_display(path, interval):
         grabbed_at = at + offset
         nearest = int(np.argmin(np.abs(slot_times - grabbed_at)))
         closest = int(slot_frames[nearest])
         near = np.abs(slot_times - grabbed_at) <= interval
         candidates = sorted({closest, *(int(index) for index in slot_frames[near])})
-        digest = hashlib.blake2b(luma.tobytes(), digest_size=16).digest()
-        candidate_scores = [score(luma, digest, index) for index in candidates]
+        candidate_scores = [score(luma, index) for index in candidates]
         best = candidates[int(np.argmax(candidate_scores))]
-        times.append(at)
         best_scores.append(max(candidate_scores))
-        closest_scores.append(score(luma, digest, closest))
+        closest_scores.append(score(luma, closest))
         not_closest += best != closest
-    # Each frame stays on screen until the next one; the last for one frame interval.
-    shown = np.diff(np.array([*times, times[-1] + interval]))
-    weights = np.maximum(shown, 0.0)
     return Legibility(
-        frames=len(times),
+        frames=frames,
+        ticks=len(best_scores),
         offset=offset,
         matrix=matrix,
-        ssim_mean=float(np.average(best_scores, weights=weights)),
+        ssim_mean=float(np.mean(best_scores)),
         ssim_min=min(best_scores),
-        closest_mean=float(np.average(closest_scores, weights=weights)),
+        closest_mean=float(np.mean(closest_scores)),
         closest_min=min(closest_scores),
         not_closest=not_closest,
     )
@@ -525,7 +566,11 @@ def record(args: argparse.Namespace, work: Path, recipient: Path) -> Session:
     with (
         running_pulse_server(work / "pulse") as pulse,
         scripted_desktop(
-            work / "x", args.seconds + 60, fullscreen=True, size=(args.width, args.height)
+            work / "x",
+            args.seconds + 60,
+            fullscreen=True,
+            size=(args.width, args.height),
+            scene=args.scene,
         ) as desk,
     ):
         try:
@@ -688,6 +733,13 @@ def main() -> None:
         help=f"the screen and the fullscreen business window (default {WIDTH}x{HEIGHT})",
     )
     parser.add_argument(
+        "--scene",
+        choices=SCENES,
+        default=SCENES[0],
+        help="what the business window shows: the order desk being typed into (default), or"
+        " a long history scrolled through as with a mouse wheel",
+    )
+    parser.add_argument(
         "--keep", type=Path, default=None, help="keep recordings and logs in this new directory"
     )
     parser.add_argument(
@@ -720,14 +772,16 @@ def main() -> None:
             quality = legibility(reference, row.recording, row.child.started_at, args.fps)
             row.quality = quality
             progress(
-                f"  {quality.frames} frames, offset {quality.offset - row.child.started_at:+.2f}"
-                f" s after start, best match not the closest grab for {quality.not_closest},"
+                f"  {quality.frames} frames decoded, {quality.ticks} ticks scored, offset"
+                f" {quality.offset - row.child.started_at:+.2f} s after start, best match not"
+                f" the closest grab for {quality.not_closest} ticks,"
                 f" reference luma {quality.matrix}"
             )
         del reference  # its memory map, before the work directory goes
 
     print(
-        f"{args.seconds:g} s at {args.fps:g} fps, {args.width}x{args.height}, segments of"
+        f"{args.seconds:g} s of the {args.scene} scene at {args.fps:g} fps,"
+        f" {args.width}x{args.height}, segments of"
         f" {args.segment_seconds:g} s; reference: {context['reference']}"
     )
     print(

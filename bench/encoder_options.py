@@ -10,8 +10,8 @@ that its memory is its own. A variant's options replace or add to the shipped on
 value removes that option (x264's default then applies). Reported per recorded minute: CPU
 seconds of the process (x264's threads included), the peak of its anonymous resident memory
 (RssAnon: the grabs are a file mapping and do not count) above what it held before the first
-frame, video MB stored, SSIM of each encoded frame's luma against its grab; and each as a
-ratio to the shipped options, measured in the same run.
+frame, video MB stored, SSIM at every tick (the decoded frame on display then against that
+tick's grab); and each as a ratio to the shipped options, measured in the same run.
 """
 
 from __future__ import annotations

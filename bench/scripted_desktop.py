@@ -4,7 +4,8 @@ An xterm (bitmap font `fixed`, 6x13 pixels) titled "Order desk" runs a script, w
 random seed, that draws an order-desk form and types eight customer fields character by
 character (0.06-0.22 s a key, 0.5-1.5 s between fields), waits 5 s, prints 24 order lines at
 once, waits 6 s, scrolls 30 history lines (one every 0.25 s) and waits 6 s again: one customer
-in about a minute, then the next. The cursor does not blink.
+in about a minute, then the next. The cursor does not blink. The "scroll" scene (`SCENES`) reads
+a long order history instead, as with a mouse wheel.
 
 Two layouts: `fullscreen=False` is a 208x51 terminal at 0,0 with its openbox title bar (what
 bench/video_codecs.py grabs as the screen's 1280x720); `fullscreen=True` asks openbox to make the
@@ -103,6 +104,23 @@ def scroll(count):
             f"{rng.randint(1, 999):>6}.{rng.randint(0, 99):02d} EUR  ticket {line}")
         idle(0.25)
     idle(6.0)
+def history_line(number):
+    return (f"  2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}  "
+            f"order {rng.randint(100000, 999999)}  {rng.choice(PRODUCTS):<40} "
+            f"{rng.randint(1, 999):>6}.{rng.randint(0, 99):02d} EUR  ticket {number}")
+def browse():
+    put("\x1b[2J\x1b[H")
+    number = 0
+    for number in range(50):
+        put(history_line(number) + "\n")
+    while time.monotonic() < deadline:
+        for _ in range(rng.randint(3, 15)):
+            number += 1
+            put("\n" + history_line(number))
+            idle(0.05)
+        idle(rng.uniform(0.3, 2.0))
+if sys.argv[2] == "scroll":
+    browse()
 while time.monotonic() < deadline:
     for customer in CUSTOMERS:
         form(customer)
@@ -110,6 +128,10 @@ while time.monotonic() < deadline:
         scroll(30)
 time.sleep(3600)
 """
+SCENES = ("order-desk", "scroll")
+"""What the xterm shows: the order desk above, or "scroll": a long order history read as with a
+mouse wheel, 3 to 15 lines at 20 lines a second, then 0.3 to 2 s of reading, for the whole
+time (every frame in a flick moves the whole window)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +163,12 @@ def client_rect(display_name: str, window_id: int) -> tuple[int, int, int, int]:
 
 @contextlib.contextmanager
 def scripted_desktop(
-    home: Path, script_seconds: float, *, fullscreen: bool, size: tuple[int, int] = (WIDTH, HEIGHT)
+    home: Path,
+    script_seconds: float,
+    *,
+    fullscreen: bool,
+    size: tuple[int, int] = (WIDTH, HEIGHT),
+    scene: str = SCENES[0],
 ) -> Iterator[ScriptedDesktop]:
     """A private desktop of `size` (1280x720) showing the scripted xterm; the script types for
     `script_seconds` and then leaves its last screen standing. At a larger size the fullscreen
@@ -151,7 +178,7 @@ def scripted_desktop(
         layout = ["-fullscreen"] if fullscreen else ["-geometry", "208x51+0+0"]
         terminal = subprocess.Popen(  # noqa: S603 - fixed argument list, no shell
             [executable("xterm"), *layout, "-fn", "fixed", "-title", WINDOW_TITLE,
-             "-e", sys.executable, "-c", SCREEN_SCRIPT, str(script_seconds)],
+             "-e", sys.executable, "-c", SCREEN_SCRIPT, str(script_seconds), scene],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -8,8 +8,9 @@ the screen showed it every 200 ms) through the agent's own `Segmenter` (H.264 as
 unchanged-frame skip included), once per segment length, with silent audio so that the bytes
 are the video's and the containers'. Every segment starts with a keyframe, so the length is a
 trade: a killed agent loses at most the open segment (the crash loss window), and each
-keyframe costs bytes. Legibility is the SSIM of each encoded frame's luma against its grab's
-(BT.709, as encoded). CPU is this process's (encoder threads included), per recorded minute.
+keyframe costs bytes. Legibility is the SSIM at every tick: the luma of the decoded frame on
+display then (a still screen is stored once) against that tick's grab's (BT.709, as encoded).
+CPU is this process's (encoder threads included), per recorded minute.
 """
 
 from __future__ import annotations
@@ -63,19 +64,31 @@ def kept_grabs(kept: Path, seconds: float = 60) -> tuple[np.ndarray, list[int]]:
 
 
 def legibility(segments: list[EncodedSegment], frames: np.ndarray, slots: list[int]) -> list[float]:
-    scores = []
+    """The SSIM at every tick: the decoded frame on display then (the latest whose time has
+    come; a still screen is stored once and shown until the next) against that tick's grab."""
+    shown: dict[int, np.ndarray] = {}
     for segment in segments:
         with av.open(io.BytesIO(segment.data), mode="r") as container:
             for frame in container.decode(video=0):
                 assert frame.pts is not None
                 assert frame.time_base is not None
                 tick = round(float(frame.pts * frame.time_base) / INTERVAL_S)
-                if tick < len(slots):
-                    # The Y plane as stored (limited range), as bgra_luma makes it.
-                    planes = frame.reformat(format="yuv420p").to_ndarray()
-                    luma = np.asarray(planes[: frame.height], dtype=np.uint8)
-                    scores.append(ssim(bgra_luma(np.array(frames[slots[tick]]), "ITU709"), luma))
-    return scores
+                # The Y plane as stored (limited range), as bgra_luma makes it.
+                planes = frame.reformat(format="yuv420p").to_ndarray()
+                shown[tick] = np.asarray(planes[: frame.height], dtype=np.uint8)
+    scores: dict[tuple[int, int], float] = {}
+    on_display: tuple[int, np.ndarray] | None = None
+    per_tick = []
+    for tick, index in enumerate(slots):
+        if tick in shown:
+            on_display = (tick, shown[tick])
+        if on_display is None:
+            continue
+        key = (on_display[0], index)
+        if key not in scores:
+            scores[key] = ssim(bgra_luma(np.array(frames[index]), "ITU709"), on_display[1])
+        per_tick.append(scores[key])
+    return per_tick
 
 
 def main() -> None:
