@@ -35,7 +35,7 @@ SAMPLE_RATE = 48_000
 # A fixed block size: with PortAudio's variable size the ALSA pulse plugin delivered about
 # half real time here. Each block wakes a reader thread, so longer blocks cost less CPU, but
 # stopping waits for the block in progress, against the 200 ms on-hook budget. 40 ms: see
-# "Audio blocks" in docs/benchmarks.md (bench/audio_streams.py, bench/pipeline_stop.py).
+# "Issue 16, third steps" in docs/benchmarks.md (bench/audio_streams.py, pipeline_stop.py).
 BLOCK_SECONDS = 0.04
 # Blocks reach the callback after their ADC time, and an idle PulseAudio monitor delivers its
 # first ones in a burst over a second late. Reads wait for what both channels have delivered;
