@@ -85,7 +85,9 @@ def test_a_still_window_is_read_once_then_kept(
     assert screen.reads == reads, f"{screen.reads - reads} reads for {FRAMES} still frames"
     assert all(frame is first for frame in frames)
     assert first.blank_reason is None
-    assert reads <= 3, f"{reads} reads before the window was taken as still"
+    # The first check starts the damage watch, the next snapshot picks the window, its first
+    # check sees it as new, and the frame after a change is read once more.
+    assert reads <= 4, f"{reads} reads before the window was taken as still"
 
 
 def test_what_the_window_draws_is_read_at_the_next_frame(

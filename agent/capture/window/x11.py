@@ -217,7 +217,15 @@ class X11WindowLocator(WindowLocator):
         window manager the screen shows the window's new pixels a moment after it drew them,
         and the grab that follows this check may be too early for them."""
         display, window_damage = self._display, self._damage
-        if display is None or window_damage is None or not window_damage.watching:
+        if display is None:
+            return False
+        if window_damage is None:
+            # Asked for the first time on this connection: snapshots follow the window's
+            # damage from now on (a locator never asked, the payment title watcher's, keeps
+            # none on the server).
+            self._damage = WindowDamage(display)
+            return False
+        if not window_damage.watching:
             return False
         try:
             window_damage.empty()
@@ -272,7 +280,7 @@ class X11WindowLocator(WindowLocator):
             atoms = _Atoms.intern(display)
             display.screen().root.change_attributes(event_mask=_ROOT_EVENTS)
             self._display, self._atoms = display, atoms
-            self._damage = WindowDamage(display)
+            self._damage = None
             self._relevant_properties = atoms.read_by_snapshots()
             self._watched = set()
             self._watch_began_late = True

@@ -62,7 +62,8 @@ class WindowDamage:
 
     def window_destroyed(self, window_id: int) -> None:
         """The server freed the damage with its window: nothing is left to destroy."""
-        if window_id == self._window_id:
+        if window_id == self._window_id and self._damage is not None:
+            self._display.display.free_resource_id(self._damage)
             self._gone()
 
     def _gone(self) -> None:
