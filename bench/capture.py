@@ -51,7 +51,6 @@ import collections
 import contextlib
 import hashlib
 import json
-import math
 import os
 import platform
 import re
@@ -428,19 +427,24 @@ def nearest_slots(
 
 
 def frames_on_display(path: Path, interval: float) -> Iterator[tuple[float, Plane]]:
-    """Each tick of the frame interval from the recording's time 0 to its last frame's end,
-    with the decoded frame a viewer sees then: the latest one whose time has come (a recorder
-    that stores a still screen once shows that frame until the next)."""
+    """Each tick of the frame interval from the recording's first frame to its last frame's
+    end, with the decoded frame a viewer sees then: the latest one whose time has come (a
+    recorder that stores a still screen once shows that frame until the next). Ticks are laid
+    on the first frame's time, and each frame is put on the tick nearest its own time: a grab
+    stamped a millisecond after its tick belongs to that tick, not the next."""
+    first: float | None = None
     tick = 0
     shown: Plane | None = None
     for at, luma in decoded_frames(path):
-        while shown is not None and tick * interval < at - 1e-6:
-            yield tick * interval, shown
+        if first is None:
+            first = at
+        own_tick = round((at - first) / interval)
+        while shown is not None and tick < own_tick:
+            yield first + tick * interval, shown
             tick += 1
         shown = luma
-        tick = max(tick, math.ceil(at / interval - 1e-6))
-    if shown is not None:
-        yield tick * interval, shown
+    if shown is not None and first is not None:
+        yield first + tick * interval, shown
 
 
 def legibility(reference: Reference, path: Path, started_at: float, fps: float) -> Legibility:
