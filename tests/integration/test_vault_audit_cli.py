@@ -7,7 +7,6 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,18 +19,10 @@ from vault.db.opening import open_database
 RECORDS = 6
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'vault.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
-
-
 @pytest.fixture
-def filled(db_url: str) -> Iterator[tuple[Engine, str]]:
+def filled(either_database_url: str) -> Iterator[tuple[Engine, str]]:
     """The log holding RECORDS records, and its head."""
-    engine = open_database(db_url)
+    engine = open_database(either_database_url)
     head = ""
     for n in range(RECORDS):
         head = audit_log.append(
@@ -46,9 +37,9 @@ def filled(db_url: str) -> Iterator[tuple[Engine, str]]:
     engine.dispose()
 
 
-def _verify(db_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def _verify(either_database_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "vault.cli", "audit", "verify", "--db", db_url, *extra],
+        [sys.executable, "-m", "vault.cli", "audit", "verify", "--db", either_database_url, *extra],
         capture_output=True,
         text=True,
         timeout=60,
@@ -100,27 +91,29 @@ TAMPERING: dict[str, tuple[Callable[[Engine], None], str]] = {
 
 
 def test_an_intact_log_verifies_and_prints_its_head(
-    db_url: str, filled: tuple[Engine, str]
+    either_database_url: str, filled: tuple[Engine, str]
 ) -> None:
     _, head = filled
-    result = _verify(db_url)
+    result = _verify(either_database_url)
     assert result.returncode == 0, result.stderr
     assert f"intact: {RECORDS} records, head {head}" in result.stdout
-    assert _verify(db_url, "--expect-head", head).returncode == 0
+    assert _verify(either_database_url, "--expect-head", head).returncode == 0
 
 
 @pytest.mark.parametrize("case", list(TAMPERING))
-def test_tampering_is_found_and_located(db_url: str, filled: tuple[Engine, str], case: str) -> None:
+def test_tampering_is_found_and_located(
+    either_database_url: str, filled: tuple[Engine, str], case: str
+) -> None:
     engine, _ = filled
     tamper, expected = TAMPERING[case]
     tamper(engine)
-    result = _verify(db_url)
+    result = _verify(either_database_url)
     assert result.returncode == 1
     assert f"audit chain broken at {expected}" in result.stderr
 
 
 def test_records_cut_off_the_end_are_found_against_the_noted_head(
-    db_url: str, filled: tuple[Engine, str]
+    either_database_url: str, filled: tuple[Engine, str]
 ) -> None:
     engine, head = filled
     with engine.begin() as connection:
@@ -128,7 +121,7 @@ def test_records_cut_off_the_end_are_found_against_the_noted_head(
             sa.text("DELETE FROM audit_log WHERE sequence = :last"), {"last": RECORDS - 1}
         )
     # The shorter chain is internally consistent; only the head noted earlier reveals it.
-    assert _verify(db_url).returncode == 0
-    result = _verify(db_url, "--expect-head", head)
+    assert _verify(either_database_url).returncode == 0
+    result = _verify(either_database_url, "--expect-head", head)
     assert result.returncode == 1
     assert f"audit chain broken at record {RECORDS - 1}: head" in result.stderr

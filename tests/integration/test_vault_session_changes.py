@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -23,16 +22,8 @@ from vault.db.opening import open_database
 from vault.db.tables import training_sessions
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'vault.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
-
-
 def test_closing_the_watcher_waits_for_its_read_so_no_connection_outlives_the_engine(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    either_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reading = threading.Event()
 
@@ -45,7 +36,7 @@ def test_closing_the_watcher_waits_for_its_read_so_no_connection_outlives_the_en
             )
 
     monkeypatch.setattr(session_changes, "sessions_fingerprint", slow_fingerprint)
-    engine = open_database(db_url)
+    engine = open_database(either_database_url)
     pool = engine.pool
     assert isinstance(pool, sa.pool.QueuePool)
 

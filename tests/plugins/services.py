@@ -3,6 +3,8 @@
 - `postgres_server` (session): a PostgreSQL 15 cluster on a free 127.0.0.1 port, fsync off
   (testbed/postgres.py); its SQLAlchemy URL (`postgresql+psycopg://test@127.0.0.1:PORT/postgres`).
 - `fresh_postgres_url` (per test): a new, empty database on it; dropped afterwards.
+- `either_database_url` (per test, twice): a new SQLite file, then a fresh PostgreSQL database,
+  for tests that must hold on both of the vault's databases.
 - `ceph_rgw` (session): a one-node Ceph cluster with its RADOS Gateway (testbed/ceph.py).
 - `fresh_s3_bucket` (per test): a new bucket with Object Lock enabled; its
   `s3://bucket/segments` URL, with the `AWS_*` variables pointing at the gateway meanwhile.
@@ -43,6 +45,14 @@ def fresh_postgres_url(postgres_server: str) -> Iterator[str]:
             connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'vault.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
 
 
 @pytest.fixture(scope="session")
