@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +9,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -21,6 +18,7 @@ from protocol.api.staff import Health
 from protocol.version import VERSION
 from vault.api import agent_routes, fleet_routes, playback_routes, staff_routes
 from vault.api.auth import MAX_JSON_BYTES
+from vault.api.checkpoint_loop import CheckpointLoop
 from vault.api.request_bounds import RequestBounds
 from vault.api.serving_limits import ServingLimits
 from vault.api.session_changes import SessionChanges
@@ -35,9 +33,6 @@ from vault.playback_segments import SegmentPlayer
 from vault.storage.base import SegmentStoreError
 
 log = logging.getLogger("callreel.vault")
-
-CHECKPOINT_TICK_S = 5.0
-"""How often the access log is looked at for a due checkpoint."""
 
 _REFUSALS = {
     400: "the request is malformed or fails a check (the message names which)",
@@ -64,15 +59,6 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(ErrorBody(error=code, message=message).model_dump(), status_code=status)
 
 
-async def _keep_writing(checkpoints: CheckpointWriter) -> None:
-    while True:
-        await asyncio.sleep(CHECKPOINT_TICK_S)
-        try:
-            await run_in_threadpool(checkpoints.write_if_due)
-        except Exception:  # the next tick tries again; the log says why meanwhile
-            log.exception("could not write an access log checkpoint")
-
-
 def _unavailable(code: str, reason: str) -> JSONResponse:
     response = _error(503, code, f"{reason}; an operator has to act; retry later")
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
@@ -83,7 +69,7 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
     limits = limits or ServingLimits()
     session_changes = SessionChanges(ctx.engine)
 
-    checkpoints = (
+    checkpoint_loop = CheckpointLoop(
         None
         if ctx.audit_checkpoints is None
         else CheckpointWriter(
@@ -101,13 +87,11 @@ def create_app(ctx: VaultContext, limits: ServingLimits | None = None) -> FastAP
         # Watching from the start, so that a change just before the first agent waits is
         # not taken for the state it waits on.
         session_changes.start()
-        writing = None if checkpoints is None else asyncio.create_task(_keep_writing(checkpoints))
+        checkpoint_loop.start()
         yield
         await session_changes.close()
         password_checks.close()
-        if writing is not None and checkpoints is not None:
-            writing.cancel()
-            await run_in_threadpool(functools.partial(checkpoints.write_if_due, force=True))
+        await checkpoint_loop.close()
 
     app = FastAPI(
         lifespan=lifespan,
