@@ -21,7 +21,7 @@ from protocol.recording_metadata import MetadataError, RecordingMetadataView, pa
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType, SegmentError, parse_header
 from protocol.segments.unseal import open_segment, unseal_data_key
 from vault import audit_log, completeness, keystore
-from vault.assemble import AssembleError, join_segments
+from vault.assemble import AssembleError, join_segments, playable
 from vault.completeness import Completeness
 from vault.context import Actor, VaultContext, identity_for
 from vault.db.engine import write_transaction
@@ -196,10 +196,22 @@ def decrypt_media(ctx: VaultContext, recording_id: uuid.UUID) -> Media:
     """Unseal and join the recording's media. Only call after the access record is written."""
     parts = stored_parts(ctx, recording_id)
     # Segments carry times from the recording's start, so one missing from the middle leaves
-    # a gap in the joined file where it belongs; its completeness names it.
+    # a gap in the joined file where it belongs; its completeness names it. The rest of its
+    # keyframe group is left out with it: its pictures refer back to the missing one.
     with unsealing(recording_id):
         extension, content_type = CONTAINERS[int(parts.media_type)]
-        joined = join_segments([unseal_part(ctx, parts, part) for part in parts.media], extension)
+        opened = [
+            (index, unseal_part(ctx, parts, part))
+            for index, part in zip(parts.indices, parts.media, strict=True)
+        ]
+        kept = playable(opened)
+        if not kept:
+            raise Conflict(
+                f"recording {recording_id} has no segment that can be played yet: its first,"
+                " which the others refer to, has not reached the vault; try again once it has",
+                code="recording-incomplete",
+            )
+        joined = join_segments(kept, extension)
         metadata, whole = stored_metadata(ctx, parts)
     return Media(recording_id, joined, extension, content_type, metadata, whole)
 

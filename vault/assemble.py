@@ -3,7 +3,9 @@
 Segments carry timestamps from the start of the recording, so joining is a remux. The agent
 encodes a recording's audio with one Opus encoder and deals its packets out to the segments,
 so they continue each other exactly. A packet that would step back in time (a segment sent
-twice, or segments from an agent that primed an encoder per segment) is dropped.
+twice, or segments from an agent that primed an encoder per segment) is dropped. A segment may
+begin with pictures that refer to the segment before (protocol/segments/keyframes.py): where
+one is missing, `playable` leaves out those that cannot be decoded without it.
 """
 
 from __future__ import annotations
@@ -49,3 +51,28 @@ def join_segments(segments: Sequence[bytes], container: str) -> bytes:
                     packet.stream = out_streams[index]
                     output.mux(packet)
     return buffer.getvalue()
+
+
+def playable(segments: Sequence[tuple[int, bytes]]) -> list[bytes]:
+    """Of (index, media) in index order, the media a player can decode: a segment that opens
+    with a keyframe, and each that directly follows a playable one."""
+    kept: list[bytes] = []
+    previous: int | None = None
+    for index, data in segments:
+        if (previous is not None and index == previous + 1) or _opens_with_keyframe(index, data):
+            kept.append(data)
+            previous = index
+    return kept
+
+
+def _opens_with_keyframe(index: int, data: bytes) -> bool:
+    try:
+        with av.open(io.BytesIO(data), mode="r") as source:
+            if not source.streams.video:
+                return True  # nothing refers to anything before it
+            # The demuxer's H.264 parser flags a packet from its own slices (IDR or not), not
+            # only from the container's sync-sample table, which an MP4 of no keyframe omits.
+            first = next((p for p in source.demux(video=0) if p.dts is not None), None)
+    except av.FFmpegError as exc:
+        raise AssembleError(f"segment {index} is not a media file: {exc}") from exc
+    return first is not None and first.is_keyframe

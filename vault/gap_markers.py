@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from protocol.recording_metadata import RecordingMetadataView
 from protocol.recording_vocabulary import BlankReason, PauseSource
+from protocol.segments.keyframes import KEYFRAME_EVERY_SEGMENTS
 
 
 class MarkerKind(enum.StrEnum):
@@ -75,13 +76,15 @@ def gap_markers(
             kind, label = _BLANKED[span.reason]
             markers.append(GapMarker(kind, span.start_s, span.end_s, label))
     segment_s = (metadata.segment_seconds if metadata else None) or default_segment_s
+    segments = metadata.media_segments if metadata else None
     for index in missing_segments:
+        # The rest of its keyframe group may refer back to it, so players skip that too.
+        group_end = (index // KEYFRAME_EVERY_SEGMENTS + 1) * KEYFRAME_EVERY_SEGMENTS
+        group_end = min(group_end, segments or group_end)
+        label = f"Not received: media segment {index} never reached the vault"
+        if group_end > index + 1:
+            label += f"; segments {index + 1} to {group_end - 1} cannot play without it"
         markers.append(
-            GapMarker(
-                MarkerKind.MISSING,
-                index * segment_s,
-                (index + 1) * segment_s,
-                f"Not received: media segment {index} never reached the vault",
-            )
+            GapMarker(MarkerKind.MISSING, index * segment_s, group_end * segment_s, label)
         )
     return sorted(markers, key=lambda m: (m.start_s, m.end_s, m.kind.value))

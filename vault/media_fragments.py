@@ -4,7 +4,8 @@ and seek on a long recording by fetching only the segments it shows (docs/consol
 A WebM segment is appended as it is: Matroska keeps each segment's times from the recording's
 start. An MP4 segment is remuxed into fragmented MP4, which MSE needs; FFmpeg's muxer starts
 every track of a fragmented file at zero, so the decode time of each fragment (`tfdt`) is put
-back to where the segment lies in the recording. No frame is decoded or re-encoded.
+back to where the segment lies in the recording, and the last frame lasts to the segment's end.
+No frame is decoded or re-encoded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 
@@ -79,16 +81,42 @@ def _fragmented_mp4(segment: bytes) -> bytes:
             av.open(output, mode="w", format="mp4", options={"movflags": FRAGMENTED_MP4}) as out,
         ):
             streams = {s.index: out.add_stream_from_template(s) for s in source.streams}
-            for packet in source.demux():
-                if packet.dts is None or packet.time_base is None:
-                    continue  # the demuxer's end-of-stream marker
-                first_decode.setdefault(packet.stream.index, packet.dts * packet.time_base)
+            timed = [
+                (p, p.dts * p.time_base)
+                for p in source.demux()
+                if p.dts is not None and p.time_base is not None  # None: end of stream
+            ]
+            _last_frame_to_the_end([p for p, _ in timed])
+            for packet, decode_at in timed:
+                first_decode.setdefault(packet.stream.index, decode_at)
                 packet.stream = streams[packet.stream.index]
                 out.mux(packet)
     except av.FFmpegError as exc:
         raise FragmentError(f"the segment cannot be remuxed: {exc}") from None
     # The muxer numbers tracks from 1 in the order the streams were added.
     return restore_decode_times(output.getvalue(), {i + 1: t for i, t in first_decode.items()})
+
+
+def _last_frame_to_the_end(packets: list[av.Packet[Any]]) -> None:
+    """Make the segment's last video frame last until its audio ends (the segment's end).
+
+    Its muxed duration is otherwise a guess, often a fraction of the time to the next
+    segment's first frame; a browser takes a gap of over twice the last frame's duration for a
+    discontinuity and drops frames until the next keyframe, which, in a segment that does not
+    open with one (protocol/segments/keyframes.py), is the whole segment."""
+    end = max((_end_of(p) for p in packets), default=None)
+    last = next((p for p in reversed(packets) if p.stream.type == "video"), None)
+    if end is None or last is None or last.pts is None or last.time_base is None:
+        return
+    lasting = round((end - last.pts * last.time_base) / last.time_base)
+    if lasting > (last.duration or 0):
+        last.duration = lasting
+
+
+def _end_of(packet: av.Packet[Any]) -> Fraction:
+    if packet.pts is None or packet.time_base is None:
+        return Fraction(0)
+    return (packet.pts + (packet.duration or 0)) * packet.time_base
 
 
 def restore_decode_times(fragmented: bytes, start_by_track: dict[int, Fraction]) -> bytes:

@@ -1,18 +1,19 @@
-"""Encoding a recording into self-contained segments with PyAV, in memory (invariant 2).
+"""Encoding a recording into segments with PyAV, in memory (invariant 2).
 
-Each segment is a complete file (its own header, a keyframe first, its own Opus stream header)
-that decodes on its own; timestamps are seconds since the recording started, so joining
-segments is a remux without re-encoding (`vault/assemble.py`). One video encoder serves the
-whole recording and is told to open each segment with a keyframe; it holds no frame back
+Each segment is a complete file (its own header, its own Opus stream header); timestamps are
+seconds since the recording started, so joining segments is a remux without re-encoding
+(`vault/assemble.py`). One video encoder serves the whole recording and holds no frame back
 (no look-ahead, no B-frames, one thread), so a segment's video is complete the moment its
 last frame is encoded, and the recording holds one encoder's memory instead of one per open
-segment. Audio has one Opus encoder for the whole recording too, whose packets are dealt
-out to segments by time, so joined audio has no encoder priming or end padding at the joins
-(Firefox refuses mid-stream padding in WebM, and other players would play a 13.5 ms gap).
-Video frames reach the encoder in time order, every segment's before the next one's: a
-segment's closing picture is encoded before the next segment's keyframe. Audio is the master
-clock: callers stamp frames and samples with times from the audio clock. Frames identical to
-the previous one are skipped (variable frame rate): a still screen costs almost nothing.
+segment. It is told which segments open with a keyframe (`protocol/segments/keyframes.py`):
+H.264 segments in between begin with frames that refer to the segment before, which saves
+most of a still screen's bytes; a player decodes them from the keyframe before. Audio has one
+Opus encoder for the whole recording too, whose packets are dealt out to segments by time, so
+joined audio has no encoder priming or end padding at the joins (Firefox refuses mid-stream
+padding in WebM, and other players would play a 13.5 ms gap). Video frames reach the encoder
+in time order, every segment's before the next one's. Audio is the master clock: callers
+stamp frames and samples with times from the audio clock. Frames identical to the previous one
+are skipped (variable frame rate): a still screen costs almost nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from av.video.reformatter import VideoReformatter
 from agent.capture.codec_names import CodecName
 from agent.capture.mask import Pixels
 from protocol.segments.format import MediaType
+from protocol.segments.keyframes import opens_with_keyframe
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
 AUDIO_RATE = 48_000
@@ -44,6 +46,8 @@ class VideoCodec:
     container: str
     media_type: MediaType
     options: dict[str, str] = field(default_factory=dict)
+    keyframe_every_segment: bool = False
+    """Open every segment with a keyframe, not only those protocol/segments/keyframes.py names."""
 
 
 VP9_REALTIME = VideoCodec(
@@ -59,26 +63,32 @@ VP9_REALTIME = VideoCodec(
         "row-mt": "1",
         "lag-in-frames": "0",
     },
+    # A browser takes a WebM segment only with its own header, after which it decodes from a
+    # keyframe again; the player strips that header from MP4 segments only.
+    keyframe_every_segment=True,
 )
 # Options that hold no frame back, as the one encoder per recording needs (see above):
 # `zerolatency` (no look-ahead, no frame threads: x264 then returns each frame's packet at
 # once) and no B-frames (they would also reorder frames across the end of a segment). One
 # thread, so that the stream does not depend on the desktop's cores; two slice threads made a
 # few more bytes and saved no CPU in the whole pipeline (bench/encoder_options.py and
-# bench/capture.py, docs/benchmarks.md). CRF 28, not the 30 that suited an encoder per segment
-# with look-ahead: at 30 the worst frame fell below an SSIM of 0.99. "forced-idr": the keyframe
-# each segment opens with is an IDR frame, which nothing later refers across.
+# bench/capture.py, docs/benchmarks.md). CRF 26: with a keyframe only every sixth segment the
+# picture rests on P-frames, which x264 codes coarser than keyframes (ipratio); at CRF 28 the
+# mean SSIM at every tick fell to 0.995 (bench/encoder_options.py). "forced-idr": the keyframe
+# a segment opens with is an IDR frame, which nothing later refers across. "g": no keyframe of
+# x264's own every 250 frames; the segmenter asks for them (protocol/segments/keyframes.py).
 H264_VERYFAST = VideoCodec(
     "libx264",
     "mp4",
     MediaType.MP4,
     {
-        "crf": "28",
+        "crf": "26",
         "preset": "veryfast",
         "tune": "stillimage,zerolatency",
         "bf": "0",
         "threads": "1",
         "forced-idr": "1",
+        "g": "1000000",
     },
 )
 
@@ -196,8 +206,11 @@ class SegmentWriter:
         index: int,
         video_encoder: RecordingVideoEncoder,
         audio_template: av.AudioStream,
+        *,
+        keyframe_first: bool,
     ) -> None:
         self.index = index
+        self._keyframe_first = keyframe_first
         self.start = index * settings.segment_seconds
         self.end = self.start + settings.segment_seconds
         self._settings = settings
@@ -219,8 +232,9 @@ class SegmentWriter:
 
     def add_frame(self, pixels: Pixels, at: float) -> None:
         fitted = fit_frame(pixels, self._settings.width, self._settings.height)
-        # The first frame is always encoded: it is the keyframe the segment decodes from. The
-        # grabber hands the same frame back while the window is still: no need to compare it.
+        # The first frame is always encoded (an MP4 segment without a frame would drop its
+        # video track). The grabber hands the same frame back while the window is still: no
+        # need to compare it.
         last = self._last_frame
         if last is not None and (fitted is last or np.array_equal(fitted, last)):
             self.frames_skipped += 1
@@ -231,7 +245,9 @@ class SegmentWriter:
         self._encode(fitted, at)
 
     def _encode(self, fitted: Pixels, at: float) -> None:
-        packet = self._encoder.encode(fitted, at, keyframe=self.frames_encoded == 0)
+        packet = self._encoder.encode(
+            fitted, at, keyframe=self._keyframe_first and self.frames_encoded == 0
+        )
         packet.stream = self._video
         self._output.mux(packet)
         self.frames_encoded += 1
@@ -333,7 +349,12 @@ class Segmenter:
             return None  # that segment is already finished; late data is dropped
         if index not in self._open:
             self._open[index] = SegmentWriter(
-                self._settings, index, self._video, self._audio.stream
+                self._settings,
+                index,
+                self._video,
+                self._audio.stream,
+                keyframe_first=self._settings.codec.keyframe_every_segment
+                or opens_with_keyframe(index, self._settings.segment_seconds),
             )
         return self._open[index]
 

@@ -223,6 +223,9 @@ class PlaybackTicket(Reply):
     """Segment n covers [n * segment_seconds, (n + 1) * segment_seconds) of the recording."""
     segments: list[int]
     """The media segments stored; any other number up to the last is a gap."""
+    keyframe_every_segments: int
+    """Segments whose number is a multiple of this open with a video keyframe; any other may
+    decode only after the segments before it back to such a one (protocol/segments/keyframes.py)."""
     duration_s: float
     metadata: RecordingMetadataView | None
     """What the agent recorded about gaps (pauses, blacked-out frames, consent); None when the

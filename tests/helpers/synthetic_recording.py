@@ -3,8 +3,10 @@ order and timing the capture pipeline delivers them."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
+import av
 import numpy as np
 
 from agent.capture.encoder import AUDIO_RATE, EncodedSegment, EncoderSettings, Segmenter
@@ -48,3 +50,9 @@ def record_segments(
     segmenter.add_audio(sound(audio_sent, total_samples - audio_sent), audio_sent / AUDIO_RATE)
     segmenter.finish()
     return segments
+
+
+def first_frame_is_keyframe(segment: bytes) -> bool:
+    """Whether a segment's video begins with a keyframe (decodes without the one before)."""
+    with av.open(io.BytesIO(segment), mode="r") as container:
+        return next(p for p in container.demux(video=0) if p.dts is not None).is_keyframe

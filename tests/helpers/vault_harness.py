@@ -9,7 +9,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -239,13 +239,20 @@ class SealedRecording:
     sealer: RecordingSealer
 
 
-def sealed_recording(recipient: VaultRecipient) -> SealedRecording:
+def sealed_recording(
+    recipient: VaultRecipient,
+    media: Sequence[bytes] | None = None,
+    *,
+    segment_seconds: float = 1.0,
+) -> SealedRecording:
+    """`media` (MP4 segments of `segment_seconds`), or three 1 s segments of a green screen."""
     recording_id = uuid.uuid4()
     sealer = RecordingSealer(recipient, recording_id)
-    sealed = [sealer.seal(i, MediaType.MP4, data) for i, data in enumerate(_encoded_media())]
+    media = _encoded_media() if media is None else media
+    sealed = [sealer.seal(i, MediaType.MP4, data) for i, data in enumerate(media)]
     metadata = RecordingMetadata(
         recording_id=recording_id,
-        segment_seconds=1.0,
+        segment_seconds=segment_seconds,
         media_segments=len(sealed),
         pauses=[],
         blanked=[],

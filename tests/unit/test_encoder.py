@@ -1,4 +1,5 @@
-"""Segments decode alone, join without re-encoding into one gapless recording, skip stills."""
+"""Segments decode from their group's keyframe, join without re-encoding into one gapless
+recording, skip stills."""
 
 from __future__ import annotations
 
@@ -17,8 +18,13 @@ from agent.capture.encoder import (
     VideoCodec,
     fit_frame,
 )
-from tests.helpers.synthetic_recording import record_segments, stereo_tone
-from vault.assemble import AssembleError, join_segments
+from protocol.segments.keyframes import opens_with_keyframe
+from tests.helpers.synthetic_recording import (
+    first_frame_is_keyframe,
+    record_segments,
+    stereo_tone,
+)
+from vault.assemble import AssembleError, join_segments, playable
 
 SECONDS = 25.0
 FPS = 5
@@ -66,16 +72,22 @@ def largest_gap_or_overlap(spans: list[tuple[float, float]]) -> float:
 
 
 @pytest.mark.parametrize("codec", [VP9_REALTIME, H264_VERYFAST], ids=["vp9-webm", "h264-mp4"])
-def test_segments_decode_alone_and_join_gaplessly(codec: VideoCodec) -> None:
+def test_segments_decode_from_their_keyframe_and_join_gaplessly(codec: VideoCodec) -> None:
     segments = record(codec)
     assert [s.index for s in segments] == [0, 1, 2]
     for segment in segments:
-        video, audio = decode(segment.data)
-        assert video, f"segment {segment.index} has no video"
-        assert video[0][1], f"segment {segment.index} does not start with a keyframe"
-        assert abs(video[0][0] - segment.start) < 0.25
-        assert audio[0][0] == pytest.approx(segment.start, abs=0.05)
-        assert largest_gap_or_overlap(audio) < 0.05
+        # At 10 s segments an H.264 keyframe opens every sixth segment; VP9 opens each one.
+        opens_group = codec.keyframe_every_segment or segment.index == 0
+        assert first_frame_is_keyframe(segment.data) == opens_group, segment.index
+        video, audio = decode(join_segments([s.data for s in segments[: segment.index + 1]],
+                                            codec.container))  # fmt: skip
+        own = [(t, key) for t, key in video if t >= segment.start - 0.001]
+        assert own, f"segment {segment.index} has no video"
+        assert own[0][1] == opens_group
+        assert abs(own[0][0] - segment.start) < 0.25
+        own_audio = decode(segment.data)[1]  # audio always decodes alone
+        assert own_audio[0][0] == pytest.approx(segment.start, abs=0.05)
+        assert largest_gap_or_overlap(own_audio) < 0.05
     joined = join_segments([s.data for s in segments], codec.container)
     video, audio = decode(joined)
     times = [t for t, _ in video]
@@ -84,6 +96,25 @@ def test_segments_decode_alone_and_join_gaplessly(codec: VideoCodec) -> None:
     assert largest_gap_or_overlap(audio) < 0.05, "gap or overlap over 50 ms in joined audio"
     assert audio[0][0] == pytest.approx(0.0, abs=0.05)
     assert audio[-1][1] == pytest.approx(SECONDS, abs=0.1)
+
+
+def test_h264_keyframes_open_the_segments_the_protocol_names() -> None:
+    settings = EncoderSettings(codec=H264_VERYFAST, width=160, height=120, segment_seconds=1.0)
+    segments = record_segments(
+        settings, seconds=14.0, fps=FPS, screen_at=lambda t: screen_at(t)[:120, :160], sound=tone
+    )
+    opened = [s.index for s in segments if first_frame_is_keyframe(s.data)]
+    assert opened == [i for i in range(len(segments)) if opens_with_keyframe(i, 1.0)]
+    assert opened == [0, 6, 12]
+
+    # With segment 3 missing, 4 and 5 cannot be decoded; the join goes on at 6.
+    present = [(s.index, s.data) for s in segments if s.index != 3]
+    kept = playable(present)
+    assert kept == [s.data for s in segments if s.index not in (3, 4, 5)]
+    video, _ = decode(join_segments(kept, "mp4"))
+    assert not [t for t, _ in video if 3.0 <= t < 6.0]
+    assert next(key for t, key in video if t >= 6.0)
+    assert playable([(s.index, s.data) for s in segments[1:6]]) == []
 
 
 def test_still_screen_is_skipped() -> None:

@@ -77,6 +77,27 @@ def test_an_mp4_segment_becomes_fragmented_and_keeps_its_place(index: int) -> No
     assert _starts(fragment)["video"] == pytest.approx(index * SEGMENT_S, abs=0.25)
 
 
+def _video_ends(media: bytes) -> tuple[float, float]:
+    """Where the last video frame starts and where it ends, in seconds."""
+    with av.open(io.BytesIO(media), mode="r") as container:
+        last = [p for p in container.demux(video=0) if p.pts is not None][-1]
+        assert last.pts is not None
+        assert last.time_base is not None
+        return float(last.pts * last.time_base), float(
+            (last.pts + (last.duration or 0)) * last.time_base
+        )
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_the_last_frame_of_a_fragment_lasts_until_the_next_segment(index: int) -> None:
+    # A shorter one leaves a gap a browser takes for a discontinuity: it then drops the next
+    # segment's frames up to a keyframe, and a segment that does not open with one is lost.
+    segment = _segments(H264_VERYFAST)[index]
+    start, end = _video_ends(for_browser(segment, MediaType.MP4))
+    assert start < (index + 1) * SEGMENT_S - 0.1
+    assert end == pytest.approx((index + 1) * SEGMENT_S, abs=0.03)
+
+
 def test_a_webm_segment_is_appended_as_it_is() -> None:
     segment = _segments(VP9_REALTIME)[1]
     assert for_browser(segment, MediaType.MATROSKA) is segment

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from protocol.api.staff import Access, AudioPeaks, PlaybackTicket, SegmentPeaks
+from protocol.segments.keyframes import KEYFRAME_EVERY_SEGMENTS
 from vault import access, peaks
 from vault.api.auth import Context, CurrentActor
 from vault.api.media_responses import RECORDING_MEDIA, Binary, media_response
@@ -43,6 +44,7 @@ def describe_playback(ticket: str, layout: PlaybackLayout) -> PlaybackTicket:
         stream_type=layout.stream_type,
         segment_seconds=layout.segment_seconds,
         segments=list(layout.segments),
+        keyframe_every_segments=KEYFRAME_EVERY_SEGMENTS,
         duration_s=layout.duration_s,
         metadata=layout.metadata,
         complete=whole.complete,

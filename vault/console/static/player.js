@@ -283,15 +283,25 @@
 
   // ---- Media: the segments around the play head, fetched in order and appended to one
   // SourceBuffer; each carries its times from the recording's start, so it lands in place.
+  // A segment may begin with frames that refer to the segment before: the browser decodes it
+  // only after the segments back to its group's first, which opens with a keyframe. So a seek
+  // fetches from there, and only whole groups are dropped behind the play head (removing a
+  // keyframe removes every frame that refers to it).
   const AHEAD_S = 30, BEHIND_S = 60;
   const segmentAt = (t) => Math.max(0, Math.floor((t + 1e-3) / segmentSeconds));
-  const nextStored = (i) => {
-    for (let j = i; j <= lastSegment; j++) if (stored.has(j)) return j;
-    return null;
-  };
+  const keyframeEvery = Math.max(1, play.keyframe_every_segments || 1);
+  const groupStart = (i) => i - (i % keyframeEvery);
   const appended = new Set();
   const failed = new Set();
-  let source = null, buffer = null, pumping = false;
+  const decodable = (i) => {
+    for (let j = groupStart(i); j <= i; j++) if (!stored.has(j) || failed.has(j)) return false;
+    return true;
+  };
+  const nextDecodable = (i) => {
+    for (let j = i; j <= lastSegment; j++) if (decodable(j)) return j;
+    return null;
+  };
+  let source = null, buffer = null, pumping = false, initAppended = false;
 
   function whenIdle() {
     return buffer.updating
@@ -302,13 +312,30 @@
   function wanted() {
     const here = segmentAt(video.currentTime || data.start);
     const last = Math.min(lastSegment, segmentAt(video.currentTime + AHEAD_S));
-    for (let i = here; i <= Math.max(here, last); i++) {
-      if (stored.has(i) && !appended.has(i) && !failed.has(i)) return i;
+    for (let i = groupStart(here); i <= Math.max(here, last); i++) {
+      if (decodable(i) && !appended.has(i)) return i;
     }
     return null;
   }
 
-  async function appendSegment(index, bytes) {
+  function mediaOnly(bytes) {
+    // Every fragmented MP4 segment begins with its own initialization (ftyp, moov), all alike:
+    // Chromium takes a new one as a cue to wait for a keyframe, and would drop a segment
+    // that does not open with one. After the first, only the fragments are appended.
+    if (!initAppended || !play.stream_type.startsWith("video/mp4")) return bytes;
+    const view = new DataView(bytes);
+    let at = 0;
+    while (at + 8 <= bytes.byteLength) {
+      const size = view.getUint32(at);
+      const kind = String.fromCharCode(...new Uint8Array(bytes, at + 4, 4));
+      if ((kind !== "ftyp" && kind !== "moov") || size < 8) break;
+      at += size;
+    }
+    return bytes.slice(at);
+  }
+
+  async function appendSegment(index, whole) {
+    const bytes = mediaOnly(whole);
     await whenIdle();
     try {
       buffer.appendBuffer(bytes);
@@ -320,11 +347,13 @@
     }
     await whenIdle();
     appended.add(index);
+    initAppended = true;
   }
 
   async function forgetBehind(keepSeconds) {
     // Whole segments only, so one never half-remains and is thought present.
-    const until = segmentAt(Math.max(0, video.currentTime - keepSeconds)) * segmentSeconds;
+    const until =
+      groupStart(segmentAt(Math.max(0, video.currentTime - keepSeconds))) * segmentSeconds;
     const beyond = (segmentAt(video.currentTime + AHEAD_S) + 1) * segmentSeconds;
     for (const [from, to] of [[0, until], [beyond, Infinity]]) {
       const end = Math.min(to, source.duration);
@@ -353,7 +382,7 @@
         root.dataset.segments = String(appended.size);
         await forgetBehind(BEHIND_S);
       }
-      const rest = [...stored].filter((i) => i >= segmentAt(video.currentTime));
+      const rest = [...stored].filter((i) => i >= segmentAt(video.currentTime) && decodable(i));
       if (source.readyState === "open" && rest.every((i) => appended.has(i) || failed.has(i))) {
         await whenIdle();
         source.endOfStream();
@@ -364,14 +393,15 @@
   }
 
   function skipMissing() {
-    // A segment that never reached the vault has no media: playing on, jump over it (its
-    // marker explains it); paused, stay where the reviewer put the play head.
+    // A segment that never reached the vault has no media, and the rest of its group cannot
+    // be decoded without it: playing on, jump to the next that can (its marker explains the
+    // gap); paused, stay where the reviewer put the play head.
     if (video.paused || duration <= 0) return;
     const here = segmentAt(video.currentTime);
     const stalled = video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA &&
-      (here + 1) * segmentSeconds - video.currentTime < 0.5 && !stored.has(here + 1);
-    if (stored.has(here) && !stalled) return;
-    const next = nextStored(here + 1);
+      (here + 1) * segmentSeconds - video.currentTime < 0.5 && !decodable(here + 1);
+    if (decodable(here) && !stalled) return;
+    const next = nextDecodable(here + 1);
     if (next !== null) jump(next * segmentSeconds);
   }
 
