@@ -36,12 +36,15 @@ the frame a viewer sees then (the latest decoded frame whose time has come; a re
 stores a still screen once shows it until the next) against the reference grab on screen at
 that moment. The recorders and the reference grabber sample the screen at different phases of
 the frame interval, so while someone types the grab closest in time can show one keystroke
-more or less than the recorder saw; that is sampling, not legibility. So each tick is compared
+more or less than the recorder saw; that is sampling, not legibility. So the reference grabs
+`--reference-rate` times (default 4) as often as the recorders, and each tick is compared
 with every distinct reference grab within one frame interval of it and keeps the best (highest)
-SSIM, and "SSIM mean/min" are the mean and the worst over the ticks; the figures against the
-grab closest in time are reported as well. A recording's clock (its first frame is time 0) is
-mapped to the grabber's by the offset, among those single frames' matches propose, under which
-the whole recording looks most like the grabs nearest in time (thumbnails).
+SSIM: with grabs 50 ms apart, one of them shows what the recorder grabbed, in all but the
+fastest changes. "SSIM mean/min" are the mean and the worst over the ticks; the figures
+against the grab closest in time are reported as well. A recording's clock (its first frame
+is time 0) is mapped to the grabber's by the offset, among those single frames' matches
+propose, under which the whole recording looks most like the grabs nearest in time
+(thumbnails).
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ class ReferenceGrabber(threading.Thread):
 
     def __init__(self, display: str, path: Path, fps: float, size: tuple[int, int]) -> None:
         super().__init__(name="reference-grabber", daemon=True)
-        self._display, self.path, self._interval = display, path, 1.0 / fps
+        self._display, self.path, self.fps = display, path, fps
         self.size = size  # width, height
         self._stop_requested = threading.Event()
         self.slot_times: list[float] = []  # time.monotonic() halfway through each grab
@@ -198,7 +201,7 @@ class ReferenceGrabber(threading.Thread):
                         previous = raw
                     self.slot_times.append(taken_at)
                     self.slot_frames.append(self.distinct - 1)
-                    next_at += self._interval
+                    next_at += 1.0 / self.fps
         except Exception as exc:  # noqa: BLE001 - reported by stop() in the main thread
             self.error = exc
 
@@ -589,7 +592,10 @@ def record(args: argparse.Namespace, work: Path, recipient: Path) -> Session:
                 for sink, track in (("callsink", far_end), ("micsink", microphone))
             ]
             grabber = ReferenceGrabber(
-                desk.display, work / "reference.bgra", args.fps, (args.width, args.height)
+                desk.display,
+                work / "reference.bgra",
+                args.fps * args.reference_rate,
+                (args.width, args.height),
             )
             grabber.start()
             time.sleep(1.0)
@@ -641,6 +647,7 @@ def collect(session: Session, codecs: Sequence[str], identity: Path) -> tuple[li
                 "distinct": grabber.distinct,
                 "width": grabber.size[0],
                 "height": grabber.size[1],
+                "fps": grabber.fps,
                 "slot_times": grabber.slot_times,
                 "slot_frames": grabber.slot_frames,
                 "started_at": {row.recording.name: row.child.started_at for row in rows},
@@ -729,6 +736,13 @@ def main() -> None:
         help="agent codecs, each its own `callreel-agent record` (default: both at once)",
     )
     parser.add_argument("--segment-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--reference-rate",
+        type=int,
+        default=4,
+        help="reference grabs per recorder frame interval (default 4: phase-independent"
+        " legibility; 1 as before issue 16's fourth steps)",
+    )
     parser.add_argument(
         "--size",
         type=_screen_size,

@@ -48,4 +48,3 @@ def test_closing_waits_for_the_write_in_progress_then_writes_the_last(
     for (_, _, ended), (_, began, _) in zip(writer.calls, writer.calls[1:], strict=False):
         assert began >= ended, "a write began before the one before it ended"
     assert all(ended <= closed for _, _, ended in writer.calls)
-
