@@ -49,12 +49,7 @@ def span_of(segment: bytes, media_type: MediaType) -> SegmentSpan:
     try:
         with av.open(io.BytesIO(segment), mode="r") as source:
             codecs = [_codec_tag(stream) for stream in source.streams]
-            end = 0.0
-            for packet in source.demux():
-                if packet.pts is None or packet.time_base is None:
-                    continue
-                finish = (packet.pts + (packet.duration or 0)) * packet.time_base
-                end = max(end, float(finish))
+            end = float(max((_end_of(packet) for packet in source.demux()), default=0))
     except av.FFmpegError as exc:
         raise FragmentError(f"the segment is not a media file: {exc}") from None
     container = "video/webm" if media_type is MediaType.MATROSKA else "video/mp4"

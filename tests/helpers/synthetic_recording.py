@@ -4,6 +4,7 @@ order and timing the capture pipeline delivers them."""
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 
 import av
@@ -11,6 +12,8 @@ import numpy as np
 
 from agent.capture.encoder import AUDIO_RATE, EncodedSegment, EncoderSettings, Segmenter
 from agent.capture.mask import Pixels
+from protocol.recording_metadata import ConsentRecord, RecordingMetadata
+from protocol.recording_vocabulary import ConsentMode
 
 # The capture hands over audio about this much later than the frames of the same moment.
 AUDIO_LAG_SECONDS = 1.0
@@ -56,3 +59,20 @@ def first_frame_is_keyframe(segment: bytes) -> bool:
     """Whether a segment's video begins with a keyframe (decodes without the one before)."""
     with av.open(io.BytesIO(segment), mode="r") as container:
         return next(p for p in container.demux(video=0) if p.dts is not None).is_keyframe
+
+
+def gapless_metadata(
+    recording_id: uuid.UUID, *, segment_seconds: float, media_segments: int
+) -> RecordingMetadata:
+    """The metadata of a recording with no pause, no black frame and no consent asked."""
+    return RecordingMetadata(
+        recording_id=recording_id,
+        segment_seconds=segment_seconds,
+        media_segments=media_segments,
+        pauses=[],
+        blanked=[],
+        consent=ConsentRecord(mode=ConsentMode.NOT_REQUIRED),
+        frames_dropped=0,
+        frames_left_out=0,
+        silence_inserted_samples=[0, 0],
+    )

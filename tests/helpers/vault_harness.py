@@ -25,12 +25,10 @@ from agent.vault_connection.client import DeviceClient, enrol
 from protocol.api.vocabulary import Purpose
 from protocol.keys import VaultIdentity, VaultRecipient
 from protocol.pinned_tls import client_ssl_context
-from protocol.recording_metadata import ConsentRecord, RecordingMetadata
-from protocol.recording_vocabulary import ConsentMode
 from protocol.segments.format import METADATA_SEGMENT_INDEX, MediaType
 from protocol.segments.seal import RecordingSealer
 from protocol.signing import DeviceKey
-from tests.helpers.synthetic_recording import record_segments, stereo_tone
+from tests.helpers.synthetic_recording import gapless_metadata, record_segments, stereo_tone
 from vault import accounts, devices
 from vault.api.app import create_app
 from vault.api.guarded_connection import uvicorn_config
@@ -250,16 +248,8 @@ def sealed_recording(
     sealer = RecordingSealer(recipient, recording_id)
     media = _encoded_media() if media is None else media
     sealed = [sealer.seal(i, MediaType.MP4, data) for i, data in enumerate(media)]
-    metadata = RecordingMetadata(
-        recording_id=recording_id,
-        segment_seconds=segment_seconds,
-        media_segments=len(sealed),
-        pauses=[],
-        blanked=[],
-        consent=ConsentRecord(mode=ConsentMode.NOT_REQUIRED),
-        frames_dropped=0,
-        frames_left_out=0,
-        silence_inserted_samples=[0, 0],
+    metadata = gapless_metadata(
+        recording_id, segment_seconds=segment_seconds, media_segments=len(sealed)
     )
     sealed.append(sealer.seal(METADATA_SEGMENT_INDEX, MediaType.JSON, metadata.to_json()))
     return SealedRecording(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from protocol.recording_metadata import ConsentRecord, RecordingMetadata, view_of
-from protocol.recording_vocabulary import ConsentMode
+from protocol.recording_metadata import view_of
+from tests.helpers.synthetic_recording import gapless_metadata
 from vault.gap_markers import MarkerKind, gap_markers
 
 
@@ -25,19 +25,7 @@ def test_a_missing_last_segment_of_a_group_marks_itself_only() -> None:
 
 
 def test_the_marked_group_ends_with_the_recording() -> None:
-    metadata = view_of(
-        RecordingMetadata(
-            recording_id=uuid.uuid4(),
-            segment_seconds=10.0,
-            media_segments=5,
-            pauses=[],
-            blanked=[],
-            consent=ConsentRecord(mode=ConsentMode.NOT_REQUIRED),
-            frames_dropped=0,
-            frames_left_out=0,
-            silence_inserted_samples=[0, 0],
-        )
-    )
+    metadata = view_of(gapless_metadata(uuid.uuid4(), segment_seconds=10.0, media_segments=5))
     (marker,) = gap_markers(metadata, [2], default_segment_s=10.0)
     assert (marker.start_s, marker.end_s) == (20.0, 50.0)
     assert "segments 3 to 4 cannot play" in marker.label
