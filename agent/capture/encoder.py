@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import av
 import numpy as np
 from av.video.frame import PictureType
-from av.video.reformatter import VideoReformatter
 
 from agent.capture.codec_names import CodecName
+from agent.capture.colour_conversion import BT709, LIMITED_RANGE, ChangedRowsConverter
 from agent.capture.mask import Pixels
 from protocol.segments.format import MediaType
 from protocol.segments.keyframes import opens_with_keyframe
@@ -36,8 +36,6 @@ from protocol.segments.keyframes import opens_with_keyframe
 VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
 AUDIO_RATE = 48_000
 AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
-BT709 = 1  # FFmpeg's AVCOL_SPC/PRI/TRC code for ITU-R BT.709
-LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG: 16-235, what every browser expects
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +156,7 @@ class RecordingVideoEncoder:
         stream.options = dict(settings.codec.options)
         self._holder.start_encoding()  # opens the encoder, which fills in the parameters
         self.stream = stream
-        # The colour conversion's context, kept from frame to frame: a converter per frame
-        # set up libswscale's tables again for every one.
-        self._converter = VideoReformatter()
+        self._converter = ChangedRowsConverter()
         self._last_at: float | None = None
 
     def encode(self, fitted: Pixels, at: float, *, keyframe: bool) -> av.Packet[av.VideoStream]:
@@ -168,18 +164,7 @@ class RecordingVideoEncoder:
         if self._last_at is not None and at <= self._last_at:
             raise ValueError(f"video frame at {at:.3f} s after one at {self._last_at:.3f} s")
         self._last_at = at
-        # Wrapped, not copied: the conversion below reads it once into a frame of its own.
-        bgra = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(fitted), format="bgra")
-        frame = self._converter.reformat(
-            bgra,
-            format="yuv420p",
-            dst_colorspace=BT709,
-            dst_color_range=LIMITED_RANGE,
-            dst_color_trc=BT709,
-            dst_color_primaries=BT709,
-            # One thread: a 720p conversion is shorter than handing it out to a pool.
-            threads=1,
-        )
+        frame = self._converter.convert(fitted)
         frame.pts = round(at / VIDEO_TIME_BASE)
         frame.time_base = VIDEO_TIME_BASE
         frame.pict_type = PictureType.I if keyframe else PictureType.NONE
@@ -191,6 +176,10 @@ class RecordingVideoEncoder:
                 " must hold no frame back (no look-ahead, no B-frames) and obey keyframes"
             )
         return packets[0]
+
+    def repeats_last(self, fitted: Pixels) -> bool:
+        """Whether `fitted` is, pixel for pixel, the frame encoded last."""
+        return self._converter.repeats_last(fitted)
 
     def close(self) -> None:
         self.stream.encode(None)  # holds nothing back, so nothing is left to drain
@@ -236,7 +225,7 @@ class SegmentWriter:
         # video track). The grabber hands the same frame back while the window is still: no
         # need to compare it.
         last = self._last_frame
-        if last is not None and (fitted is last or np.array_equal(fitted, last)):
+        if last is not None and (fitted is last or self._encoder.repeats_last(fitted)):
             self.frames_skipped += 1
             self._skipped_until = at
             return

@@ -207,5 +207,11 @@ def downmix(block: Samples, channels: int) -> Samples:
     if channels == 1:
         mono: Samples = block[:, 0].copy()
         return mono
-    averaged: Samples = (block.sum(axis=1, dtype=np.int32) // channels).astype(np.int16)
+    # Channel by channel into one int32 column: a sum along the short axis of a (frames, 2)
+    # block cost seven times as much, and this runs 50 times a second.
+    total = block[:, 0].astype(np.int32)
+    for channel in range(1, channels):
+        total += block[:, channel]
+    total //= channels
+    averaged: Samples = total.astype(np.int16)
     return averaged

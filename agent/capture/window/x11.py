@@ -6,6 +6,10 @@ and borders included) plus override-redirect windows (menus, tooltips) that
 `_NET_CLIENT_LIST_STACKING` leaves out. Any viewable child above the target's own top-level
 ancestor that overlaps the target is reported as an occluder with its full rectangle.
 
+Asking all that takes a few dozen round trips, so a snapshot stands for the next ones while
+the server's events say nothing it relied on changed: a window that only draws is read at
+every frame without asking again where every window is.
+
 Not thread-safe: one locator serves one capture thread.
 """
 
@@ -15,6 +19,7 @@ import contextlib
 import os
 import re
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +53,11 @@ _TARGET_EVENTS = X.StructureNotifyMask | X.SubstructureNotifyMask | X.PropertyCh
 unmapped, reparented, retitled, minimised."""
 _WATCHED_LIMIT = 1024
 """Windows remembered as watched; past it the list starts afresh (re-selecting is harmless)."""
+SNAPSHOT_REUSE_S = 1.0
+"""How long a snapshot may stand for the next ones while no event says it changed. Events
+cover every window it relied on; this bounds the rest: the titles of other windows, one of
+which may come to match the whitelist above the one recorded (it covers it meanwhile, so it
+is masked; it is only not yet the one recorded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +180,10 @@ class X11WindowLocator(WindowLocator):
         in between would have sent no event): the next `changed_since_snapshot` says True."""
         self._damage: WindowDamage | None = None
         self._damage_seen_last_check = True
+        self._last: WindowSnapshot | None = None
+        self._last_began_at = 0.0
+        self._changes_since_last = 0
+        """Events telling of a change since the last snapshot that polled the server began."""
 
     def close(self) -> None:
         if self._display is not None:
@@ -179,18 +193,35 @@ class X11WindowLocator(WindowLocator):
                 display.close()
 
     def snapshot(self) -> WindowSnapshot:
+        """The last snapshot again while no event since it began tells of a change (nor is it
+        older than `SNAPSHOT_REUSE_S`); else the server is asked, a few dozen round trips.
+
+        Events still on their way are no risk: `changed_since_snapshot` counts them from the
+        same instant, so the grab that relies on this answer is checked against them."""
         display, atoms = self._connect()
         try:
-            # Events so far tell of changes this snapshot sees anyway.
             self._take_events(display)
+            last, now = self._last, time.monotonic()
+            if (
+                last is not None
+                and self._changes_since_last == 0
+                and not self._watch_began_late
+                and now - self._last_began_at < SNAPSHOT_REUSE_S
+            ):
+                return last
+            # Events so far tell of changes this snapshot sees anyway.
+            self._changes_since_last = 0
             self._watch_began_late = False
-            return self._snapshot(display.screen().root, atoms)
+            self._last, self._last_began_at = None, now
+            polled = self._snapshot(display.screen().root, atoms)
         except xerror.ConnectionClosedError as exc:
             self._display = None
             raise LocatorUnavailableError(
                 f"lost the connection to X display {os.environ.get('DISPLAY', '')!r}: {exc}; "
                 "the next snapshot reconnects"
             ) from exc
+        self._last = polled
+        return polled
 
     def changed_since_snapshot(self) -> bool:
         """From the events of the windows the last snapshot relied on, after a round trip.
@@ -203,10 +234,11 @@ class X11WindowLocator(WindowLocator):
             return True
         try:
             display.sync()
-            return self._take_events(display) > 0
+            self._take_events(display)
         except xerror.ConnectionClosedError:
             self._display = None
             return True  # the next snapshot says what went wrong
+        return self._changes_since_last > 0
 
     def unchanged_since_last_check(self) -> bool:
         """From the damage of the business window and the events of the windows the last
@@ -224,6 +256,7 @@ class X11WindowLocator(WindowLocator):
             # damage from now on (a locator never asked, the payment title watcher's, keeps
             # none on the server).
             self._damage = WindowDamage(display)
+            self._last = None  # the next snapshot finds the window to watch the damage of
             return False
         if not window_damage.watching:
             return False
@@ -253,6 +286,7 @@ class X11WindowLocator(WindowLocator):
                 if self._damage is not None:
                     self._damage.window_destroyed(event.window.id)
             relevant += 1
+        self._changes_since_last += relevant
         return relevant
 
     def _watch(self, window: Window) -> None:
@@ -281,6 +315,7 @@ class X11WindowLocator(WindowLocator):
             display.screen().root.change_attributes(event_mask=_ROOT_EVENTS)
             self._display, self._atoms = display, atoms
             self._damage = None
+            self._last = None
             self._relevant_properties = atoms.read_by_snapshots()
             self._watched = set()
             self._watch_began_late = True
