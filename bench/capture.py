@@ -684,16 +684,21 @@ def table(rows: Sequence[Row], seconds: float) -> str:
     per_minute = 60 / seconds
     baseline = rows[-1].child.cpu_seconds * per_minute
     lines = [
-        "| recorder | CPU s per min | x ffmpeg | MB per min stored | MB per min container "
+        "| recorder | CPU s per min | x ffmpeg | from the first frame (x ffmpeg) "
+        "| MB per min stored | MB per min container "
         "| peak RSS MB | frames | SSIM mean | SSIM min | closest grab: mean / min | notes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         cpu = row.child.cpu_seconds * per_minute
+        # What an armed agent, started long before the call, spends on it: the process's
+        # start-up (imports, keys, devices) left out. ffmpeg's is counted whole.
+        recording = (row.child.cpu_seconds - (row.child.startup_cpu or 0.0)) * per_minute
         quality = row.quality
         assert quality is not None
         lines.append(
             f"| {row.label} | {cpu:.2f} | {cpu / baseline:.2f} "
+            f"| {recording:.2f} ({recording / baseline:.2f}) "
             f"| {row.stored_bytes * per_minute / 1e6:.3f} "
             f"| {row.container_bytes * per_minute / 1e6:.3f} | {row.child.peak_rss_mb:.0f} "
             f"| {quality.frames} | {quality.ssim_mean:.4f} | {quality.ssim_min:.4f} "
