@@ -49,8 +49,8 @@ class ChangedRowsConverter:
         # Kept from frame to frame: a converter per frame set up libswscale's tables again.
         self._converter = VideoReformatter()
         self._last: Pixels | None = None
-        self._compared: tuple[Pixels, tuple[int, int] | None] | None = None
-        """A frame compared with the last one and the band that differs, until converted."""
+        self._compared: tuple[Pixels, tuple[int, int]] | None = None
+        """A frame that differs from the last one and the band that does, until converted."""
         self._planes: np.ndarray | None = None
         """PyAV's yuv420p array: the Y plane's rows, then the U and V planes' bytes."""
 
@@ -69,7 +69,9 @@ class ChangedRowsConverter:
             band: tuple[int, int] | None = (0, bgra.shape[0])
         else:
             band = None if bgra is last else changed_rows(bgra, last)
-        self._compared = (bgra, band)
+        # Kept only for a frame that differs, which is converted next; a repeated one is
+        # skipped, and holding it would keep a whole grab alive for nothing.
+        self._compared = None if band is None else (bgra, band)
         return band
 
     def convert(self, bgra: Pixels) -> av.VideoFrame:
