@@ -79,7 +79,8 @@ class ChangedRowsConverter:
         next frame's reference)."""
         band, planes = self._band(bgra), self._planes
         self._compared = None
-        if planes is None or self._last is None or self._last.shape != bgra.shape:
+        # A band of every row: the first frame, a new size, or everything changed.
+        if planes is None or band == (0, bgra.shape[0]):
             planes = self._yuv(bgra).to_ndarray()
         elif band is not None:
             self._convert_band(bgra, planes, band)
